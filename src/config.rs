@@ -1,0 +1,386 @@
+//! Every setting of the gateway: an environment variable with a matching `--flag`,
+//! parsed and validated once at start-up so that a bad value stops the process with a
+//! message naming the setting.
+
+use std::{fmt, net::SocketAddr, time::Duration};
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::secret::Secret;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "assessment-gateway",
+    version,
+    about = "StackOne-compatible gateway between ATS platforms and assessment vendors"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand, PartialEq, Eq)]
+pub enum Command {
+    /// Apply migrations and serve the API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document and exit.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Raw settings as given on the command line or in the environment.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// `postgres://…` for production and several instances; `sqlite://…` for one instance.
+    #[arg(long, env = "DATABASE_URL", global = true, default_value = "sqlite://assessment-gateway.db", value_parser = parse_database_url)]
+    pub database_url: Secret<String>,
+    /// Address the HTTP server binds to.
+    #[arg(long, env = "LISTEN_ADDR", global = true, default_value = "127.0.0.1:8080")]
+    pub listen_addr: SocketAddr,
+    /// Base of the callback URLs handed to vendors and of sandbox test URLs (default `http://{LISTEN_ADDR}`).
+    #[arg(long, env = "PUBLIC_URL", global = true, value_parser = parse_public_url)]
+    pub public_url: Option<url::Url>,
+    /// Bearer token for `/admin/*`; when unset a random development token is generated and printed.
+    #[arg(long, env = "ADMIN_TOKEN", global = true, hide_env_values = true, value_parser = parse_admin_token)]
+    pub admin_token: Option<Secret<String>>,
+    /// 32 bytes, base64: encrypts vendor credentials and signing secrets at rest.
+    #[arg(long, env = "MASTER_KEY", global = true, hide_env_values = true, value_parser = parse_master_key)]
+    pub master_key: Option<Secret<[u8; 32]>>,
+    /// Allow `results_update_url` to resolve to loopback or private addresses.
+    #[arg(long, env = "OUTBOUND_ALLOW_PRIVATE", global = true, default_value = "false", action = clap::ArgAction::Set, value_parser = parse_bool)]
+    pub outbound_allow_private: bool,
+    /// Run the polling and delivery workers in this process.
+    #[arg(long, env = "RUN_WORKERS", global = true, default_value = "true", action = clap::ArgAction::Set, value_parser = parse_bool)]
+    pub run_workers: bool,
+    /// Delays between delivery attempts, comma-separated.
+    #[arg(long, env = "DELIVERY_RETRY_SCHEDULE", global = true, default_value = "5s,1m,5m,30m,2h,6h,12h,24h", value_parser = parse_schedule)]
+    pub delivery_retry_schedule: Schedule,
+    /// How often open orders are polled at vendors that do not call back.
+    #[arg(long, env = "POLL_INTERVAL", global = true, default_value = "5m", value_parser = parse_positive_duration)]
+    pub poll_interval: HumanDuration,
+    /// Timeout of one vendor request.
+    #[arg(long, env = "PROVIDER_TIMEOUT", global = true, default_value = "20s", value_parser = parse_positive_duration)]
+    pub provider_timeout: HumanDuration,
+    /// `pretty` or `json` (default: pretty on a terminal, json otherwise).
+    #[arg(long, env = "LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// A duration written the human way (`5s`, `1m`, `2h`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl fmt::Debug for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+/// The delays between delivery attempts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Schedule(pub Vec<Duration>);
+
+impl fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|d| HumanDuration(*d)))
+            .finish()
+    }
+}
+
+/// Which database backs the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Postgres,
+    Sqlite,
+}
+
+/// Where the master key came from; logged at start-up so operators know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterKeySource {
+    Setting,
+    KeyFile(std::path::PathBuf),
+    Ephemeral,
+}
+
+/// The validated configuration the application is built from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: Secret<String>,
+    pub listen_addr: SocketAddr,
+    pub public_url: url::Url,
+    pub admin_token: Secret<String>,
+    pub admin_token_generated: bool,
+    pub master_key: Secret<[u8; 32]>,
+    pub master_key_source: MasterKeySource,
+    pub outbound_allow_private: bool,
+    pub run_workers: bool,
+    pub delivery_retry_schedule: Vec<Duration>,
+    pub poll_interval: Duration,
+    pub provider_timeout: Duration,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+impl Config {
+    /// Resolves defaults that depend on other settings or on the environment
+    /// (generated admin token, master key file beside a SQLite database).
+    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let kind = database_kind(settings.database_url.expose());
+        let public_url = match settings.public_url {
+            Some(url) => url,
+            None => url::Url::parse(&format!("http://{}", settings.listen_addr)).map_err(|e| {
+                ConfigError {
+                    setting: "PUBLIC_URL",
+                    message: format!("cannot derive from LISTEN_ADDR: {e}"),
+                }
+            })?,
+        };
+        let (admin_token, admin_token_generated) = match settings.admin_token {
+            Some(token) => (token, false),
+            None => (Secret::new(crate::crypto::random_token("adm_", 32)), true),
+        };
+        let (master_key, master_key_source) = match (settings.master_key, kind) {
+            (Some(key), _) => (key, MasterKeySource::Setting),
+            (None, DatabaseKind::Postgres) => {
+                return Err(ConfigError {
+                    setting: "MASTER_KEY",
+                    message: "required with a Postgres DATABASE_URL (32 bytes, base64; e.g. `openssl rand -base64 32`)".into(),
+                })
+            }
+            (None, DatabaseKind::Sqlite) => master_key_for_sqlite(settings.database_url.expose())?,
+        };
+        Ok(Self {
+            database_url: settings.database_url,
+            listen_addr: settings.listen_addr,
+            public_url,
+            admin_token,
+            admin_token_generated,
+            master_key,
+            master_key_source,
+            outbound_allow_private: settings.outbound_allow_private,
+            run_workers: settings.run_workers,
+            delivery_retry_schedule: settings.delivery_retry_schedule.0,
+            poll_interval: settings.poll_interval.0,
+            provider_timeout: settings.provider_timeout.0,
+            log_format: settings.log_format.unwrap_or_else(|| {
+                use std::io::IsTerminal;
+                if std::io::stdout().is_terminal() {
+                    LogFormat::Pretty
+                } else {
+                    LogFormat::Json
+                }
+            }),
+        })
+    }
+
+    pub fn database_kind(&self) -> DatabaseKind {
+        database_kind(self.database_url.expose())
+    }
+
+    /// The URL handed to a vendor or a candidate for `path` (which starts with `/`).
+    pub fn public_link(&self, path: &str) -> String {
+        format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+    }
+}
+
+fn database_kind(url: &str) -> DatabaseKind {
+    if url.starts_with("sqlite:") {
+        DatabaseKind::Sqlite
+    } else {
+        DatabaseKind::Postgres
+    }
+}
+
+/// The file path of a `sqlite://` URL, or `None` for an in-memory database.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(std::path::PathBuf::from(path))
+    }
+}
+
+/// With SQLite and no MASTER_KEY, a key file beside the database is created once (mode 0600)
+/// and reused, so that a restarted development instance can still read its secrets.
+fn master_key_for_sqlite(url: &str) -> Result<(Secret<[u8; 32]>, MasterKeySource), ConfigError> {
+    let err = |message: String| ConfigError {
+        setting: "MASTER_KEY",
+        message,
+    };
+    let Some(db_path) = sqlite_path(url) else {
+        return Ok((
+            Secret::new(crate::crypto::random_key()),
+            MasterKeySource::Ephemeral,
+        ));
+    };
+    let mut key_path = db_path.into_os_string();
+    key_path.push(".master-key");
+    let key_path = std::path::PathBuf::from(key_path);
+    if key_path.exists() {
+        let text = std::fs::read_to_string(&key_path)
+            .map_err(|e| err(format!("cannot read key file {}: {e}", key_path.display())))?;
+        let key = parse_master_key(text.trim())
+            .map_err(|e| err(format!("key file {}: {e}", key_path.display())))?;
+        return Ok((key, MasterKeySource::KeyFile(key_path)));
+    }
+    let key = crate::crypto::random_key();
+    write_private_file(&key_path, &STANDARD.encode(key))
+        .map_err(|e| err(format!("cannot create key file {}: {e}", key_path.display())))?;
+    Ok((Secret::new(key), MasterKeySource::KeyFile(key_path)))
+}
+
+fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+fn parse_database_url(value: &str) -> Result<Secret<String>, String> {
+    let ok = ["postgres://", "postgresql://", "sqlite:"]
+        .iter()
+        .any(|prefix| value.starts_with(prefix));
+    if ok {
+        Ok(Secret::new(value.to_string()))
+    } else {
+        Err("expected a postgres://… or sqlite://… URL".into())
+    }
+}
+
+fn parse_public_url(value: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(value).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("expected an absolute http(s) URL".into());
+    }
+    Ok(url)
+}
+
+fn parse_admin_token(value: &str) -> Result<Secret<String>, String> {
+    if value.len() < 16 {
+        return Err("must be at least 16 characters".into());
+    }
+    Ok(Secret::new(value.to_string()))
+}
+
+pub fn parse_master_key(value: &str) -> Result<Secret<[u8; 32]>, String> {
+    let bytes = STANDARD
+        .decode(value.trim())
+        .map_err(|_| "expected base64".to_string())?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("expected 32 bytes, got {}", b.len()))?;
+    Ok(Secret::new(key))
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value.trim()).map_err(|e| format!("{e} (expected e.g. 5s, 1m, 2h)"))
+}
+
+fn parse_positive_duration(value: &str) -> Result<HumanDuration, String> {
+    let duration = parse_duration(value)?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(HumanDuration(duration))
+}
+
+fn parse_schedule(value: &str) -> Result<Schedule, String> {
+    let delays = value
+        .split(',')
+        .map(parse_duration)
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.is_empty() {
+        return Err("needs at least one delay".into());
+    }
+    Ok(Schedule(delays))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Result<Settings, clap::Error> {
+        let mut argv = vec!["assessment-gateway"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).map(|cli| cli.settings)
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting() {
+        let err = settings(&["--poll-interval", "soon"]).unwrap_err().to_string();
+        assert!(err.contains("POLL_INTERVAL"), "{err}");
+        let err = settings(&["--database-url", "mysql://x"]).unwrap_err().to_string();
+        assert!(err.contains("DATABASE_URL"), "{err}");
+        let err = settings(&["--master-key", "c2hvcnQ="]).unwrap_err().to_string();
+        assert!(err.contains("MASTER_KEY") && err.contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn postgres_requires_a_master_key() {
+        let s = settings(&["--database-url", "postgres://localhost/x"]).unwrap();
+        let err = Config::from_settings(s).unwrap_err();
+        assert_eq!(err.setting, "MASTER_KEY");
+    }
+
+    #[test]
+    fn sqlite_key_file_is_created_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("gw.db").display());
+        let first = Config::from_settings(settings(&["--database-url", &url]).unwrap()).unwrap();
+        let second = Config::from_settings(settings(&["--database-url", &url]).unwrap()).unwrap();
+        assert_eq!(first.master_key.expose(), second.master_key.expose());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let MasterKeySource::KeyFile(path) = &first.master_key_source else {
+                panic!("expected a key file")
+            };
+            let mode = std::fs::metadata(path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = settings(&["--admin-token", "supersecretadmintoken", "--database-url", "postgres://u:pw@h/db", "--master-key", &STANDARD.encode([7u8; 32])]).unwrap();
+        let config = Config::from_settings(s).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("supersecretadmintoken"));
+        assert!(!debug.contains("pw@"));
+        assert!(config.public_url.as_str().starts_with("http://127.0.0.1:8080"));
+    }
+}

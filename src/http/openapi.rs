@@ -1,0 +1,56 @@
+//! The OpenAPI document, generated from the handlers' annotations and types.
+
+use utoipa::{
+    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
+    Modify, OpenApi,
+};
+
+use super::{admin, ops, sandbox, unified};
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "assessment-gateway",
+        description = "StackOne-compatible unified assessments API in front of TestGorilla, TestInvite, InterviewMocha and a sandbox vendor. Unified calls authenticate with Basic base64(\"<api key>:\") and x-account-id; admin calls with Bearer ADMIN_TOKEN. Every error is {statusCode, message, timestamp}."
+    ),
+    paths(
+        unified::list_packages, unified::get_package, unified::order_assessment,
+        unified::get_order, unified::get_results, unified::update_result,
+        admin::create_project, admin::list_projects, admin::get_project, admin::create_api_key,
+        admin::revoke_api_key, admin::create_account, admin::get_account, admin::update_account,
+        admin::delete_account, admin::list_orders, admin::get_order,
+        sandbox::show_test, sandbox::start_test, sandbox::submit_test,
+        ops::healthz, ops::readyz, ops::openapi_json, ops::docs,
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "Unified", description = "StackOne unified ATS assessments"),
+        (name = "Admin", description = "Projects, keys, linked accounts and orders"),
+        (name = "Sandbox", description = "The sandbox vendor's candidate pages"),
+        (name = "Operations", description = "Health and API description"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as served at `/openapi.json` and printed by `assessment-gateway openapi`.
+pub fn document_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

@@ -1,0 +1,63 @@
+//! Health, readiness and the API description.
+
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use crate::service::Gateway;
+
+pub fn routes() -> Router<Gateway> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(docs))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "Operations", responses((status = 200, body = Health, description = "The process is up")))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into() })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "Operations",
+    responses((status = 200, body = Health, description = "The database answers"), (status = 503, body = super::error::ErrorBody)))]
+pub async fn readyz(State(gateway): State<Gateway>) -> Result<Json<Health>, ApiError> {
+    match gateway.store.ping().await {
+        Ok(()) => Ok(Json(Health { status: "ok".into() })),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is not reachable"))
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "Operations", responses((status = 200, description = "This document", content_type = "application/json")))]
+pub async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        super::openapi::document_json(),
+    )
+        .into_response()
+}
+
+#[utoipa::path(get, path = "/docs", tag = "Operations", responses((status = 200, description = "A page rendering /openapi.json", content_type = "text/html")))]
+pub async fn docs() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>assessment-gateway API</title></head>\
+         <body><redoc spec-url=\"/openapi.json\"></redoc>\
+         <script src=\"https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js\"></script>\
+         <noscript><a href=\"/openapi.json\">openapi.json</a></noscript></body></html>",
+    )
+}

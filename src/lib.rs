@@ -1,0 +1,71 @@
+//! assessment-gateway: one StackOne-compatible API in front of assessment vendors.
+//!
+//! `App::build` turns a `Config` into the running pieces (store, providers, HTTP router,
+//! workers); `main.rs` and the integration tests both start the service through it.
+
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod providers;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod workers;
+
+use std::{future::Future, sync::Arc};
+
+use config::{Config, LogFormat};
+use providers::{sandbox::SandboxProvider, Providers};
+use service::Gateway;
+use tokio::net::TcpListener;
+
+/// The assembled service.
+pub struct App {
+    pub gateway: Gateway,
+}
+
+impl App {
+    /// Connects to the database (applying migrations) and wires the providers.
+    pub async fn build(config: Config) -> Result<Self, store::StoreError> {
+        let config = Arc::new(config);
+        let store = store::connect(config.database_url.expose()).await?;
+        let providers = Providers::new(vec![Arc::new(SandboxProvider::new(&config.public_url))]);
+        Ok(Self {
+            gateway: Gateway::new(store, providers, config),
+        })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        http::router(self.gateway.clone())
+    }
+
+    /// Serves on `listener` (and runs the workers when `RUN_WORKERS`) until `shutdown`
+    /// resolves; then stops accepting, finishes in-flight requests and stops the workers.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let workers = self
+            .gateway
+            .config
+            .run_workers
+            .then(|| workers::Workers::start(self.gateway.clone()));
+        let served = axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(workers) = workers {
+            workers.shutdown().await;
+        }
+        served
+    }
+}
+
+/// Logs to stdout, as text on a terminal or JSON lines otherwise; levels from `RUST_LOG`.
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

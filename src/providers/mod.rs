@@ -1,0 +1,169 @@
+//! Vendor adapters behind one trait. The gateway speaks StackOne to ATS platforms and each
+//! adapter speaks its vendor's wire format; nothing vendor-specific leaks past this module.
+
+mod error;
+pub mod sandbox;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+pub use error::{ProviderError, ProviderErrorDetail};
+
+use crate::{
+    domain::{AssessmentPackage, OrderRequest, VendorOutcome},
+    secret::Secret,
+};
+
+/// The vendors the gateway can reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    TestGorilla,
+    TestInvite,
+    InterviewMocha,
+    Sandbox,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 4] = [
+        Self::TestGorilla,
+        Self::TestInvite,
+        Self::InterviewMocha,
+        Self::Sandbox,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TestGorilla => "testgorilla",
+            Self::TestInvite => "testinvite",
+            Self::InterviewMocha => "interviewmocha",
+            Self::Sandbox => "sandbox",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+}
+
+/// One linked account as an adapter sees it: its credentials (opened) and settings.
+#[derive(Debug, Clone)]
+pub struct AccountContext {
+    pub id: String,
+    pub credentials: Secret<Value>,
+    pub settings: Value,
+}
+
+impl AccountContext {
+    pub fn setting_str(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).and_then(Value::as_str)
+    }
+}
+
+/// A page of packages; `next` is the adapter's own cursor for the following page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackagePage {
+    pub packages: Vec<AssessmentPackage>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackageQuery {
+    pub cursor: Option<String>,
+    pub page_size: usize,
+    pub updated_after: Option<DateTime<Utc>>,
+}
+
+/// What an adapter needs to invite a candidate.
+#[derive(Debug, Clone)]
+pub struct PlaceOrder<'a> {
+    /// The gateway order id: vendors that take an external id or dedupe key get this one.
+    pub order_id: &'a str,
+    pub package_id: &'a str,
+    pub email: &'a str,
+    pub request: &'a OrderRequest,
+    /// Where the vendor should call back, for vendors that do.
+    pub callback_url: Option<String>,
+}
+
+/// The vendor's invitation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invitation {
+    pub remote_id: String,
+    pub test_url: String,
+    /// Vendor facts needed later (fetching results, cancelling), kept with the order.
+    pub provider_data: Value,
+}
+
+/// What the adapter knows about an order when asked for its result.
+#[derive(Debug, Clone)]
+pub struct OrderRef<'a> {
+    pub order_id: &'a str,
+    pub remote_id: &'a str,
+    pub email: &'a str,
+    pub package_id: &'a str,
+    pub provider_data: &'a Value,
+    pub invited_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+
+    /// Checks an account's credentials and settings when it is created or changed.
+    fn validate_account(&self, credentials: &Value, settings: &Value) -> Result<(), String>;
+
+    async fn list_packages(&self, account: &AccountContext, query: &PackageQuery) -> Result<PackagePage, ProviderError>;
+
+    async fn get_package(&self, account: &AccountContext, id: &str) -> Result<AssessmentPackage, ProviderError>;
+
+    /// What the adapter can tell about an order without calling the vendor (e.g. a malformed
+    /// package id, a missing name the vendor requires). Runs before anything is written.
+    fn check_order(&self, account: &AccountContext, order: &OrderRequest) -> Result<(), ProviderError>;
+
+    /// Invites the candidate. Never retried blindly: recovery goes through the vendor's dedupe key.
+    async fn place_order(&self, account: &AccountContext, order: &PlaceOrder<'_>) -> Result<Invitation, ProviderError>;
+
+    /// Reads the current state of an invitation from the vendor.
+    async fn fetch_result(&self, account: &AccountContext, order: &OrderRef<'_>) -> Result<VendorOutcome, ProviderError>;
+
+    /// Withdraws the invitation at the vendor.
+    async fn cancel(&self, account: &AccountContext, order: &OrderRef<'_>) -> Result<(), ProviderError>;
+
+    /// Reads a vendor callback body: the vendor's id of the invitation it is about. The body is
+    /// only a hint; the gateway re-reads the result with `fetch_result`.
+    fn parse_callback(&self, body: &[u8]) -> Result<String, ProviderError>;
+
+    /// When to first ask the vendor for a result after inviting; `None` when the vendor reports
+    /// by itself.
+    fn first_poll_after(&self, account: &AccountContext, order: &OrderRequest) -> Option<Duration>;
+}
+
+/// The adapters of this process, by kind.
+#[derive(Clone)]
+pub struct Providers {
+    by_kind: HashMap<ProviderKind, Arc<dyn Provider>>,
+}
+
+impl Providers {
+    pub fn new(adapters: Vec<Arc<dyn Provider>>) -> Self {
+        Self {
+            by_kind: adapters.into_iter().map(|a| (a.kind(), a)).collect(),
+        }
+    }
+
+    pub fn get(&self, kind: ProviderKind) -> Option<Arc<dyn Provider>> {
+        self.by_kind.get(&kind).cloned()
+    }
+
+    /// The provider names accounts can be created with.
+    pub fn names(&self) -> Vec<&'static str> {
+        ProviderKind::ALL
+            .into_iter()
+            .filter(|k| self.by_kind.contains_key(k))
+            .map(ProviderKind::as_str)
+            .collect()
+    }
+}

@@ -1,0 +1,36 @@
+//! The gateway's use cases: tenancy, packages, orders, results. Called by the HTTP layer and the
+//! workers; calls the domain, the providers and the store. Knows nothing of HTTP.
+
+mod error;
+pub mod orders;
+pub mod packages;
+pub mod results;
+pub mod sandbox;
+pub mod tenancy;
+
+use std::sync::Arc;
+
+pub use error::ServiceError;
+
+use crate::{config::Config, crypto::Cipher, providers::Providers, store::DynStore};
+
+/// Everything the use cases need; cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    pub store: DynStore,
+    pub providers: Providers,
+    pub cipher: Cipher,
+    pub config: Arc<Config>,
+}
+
+impl Gateway {
+    pub fn new(store: DynStore, providers: Providers, config: Arc<Config>) -> Self {
+        let cipher = Cipher::new(config.master_key.expose());
+        Self {
+            store,
+            providers,
+            cipher,
+            config,
+        }
+    }
+}

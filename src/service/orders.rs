@@ -1,0 +1,272 @@
+//! Placing orders exactly once (design.md §4.2) and reading them back.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{tenancy::Caller, Gateway, ServiceError};
+use crate::{
+    crypto::sha256_hex,
+    domain::{
+        now, result::status_result, result::ResultSubject, CreateOrderResult, OrderRequest,
+        OrderStatus,
+    },
+    providers::{PlaceOrder, ProviderError},
+    store::{InsertOrder, NewEvent, OrderChange, OrderRecord},
+};
+
+const MAX_CLIENT_KEY_LEN: usize = 255;
+/// How often a duplicate request looks whether the first one has finished.
+const REPLAY_WAIT_STEP: Duration = Duration::from_millis(25);
+
+fn is_email(value: &str) -> bool {
+    let mut parts = value.splitn(2, '@');
+    let (local, domain) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !value.chars().any(char::is_whitespace)
+}
+
+fn check_url(field: &str, value: &str) -> Result<(), ServiceError> {
+    let ok = url::Url::parse(value)
+        .ok()
+        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(format!("{field}: expected an absolute http(s) URL")))
+    }
+}
+
+/// The checks the gateway itself makes on an order (design.md §4.1).
+fn validate(request: &OrderRequest) -> Result<(&str, &str), ServiceError> {
+    let package_id = request
+        .package_id()
+        .ok_or_else(|| ServiceError::invalid("package.id: is required"))?;
+    let email = request
+        .candidate_email()
+        .ok_or_else(|| ServiceError::invalid("candidate.emails: at least one email value is required"))?;
+    if !is_email(email) {
+        return Err(ServiceError::invalid(format!("candidate.emails[].value: '{email}' is not an email address")));
+    }
+    if let Some(url) = request.results_update_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        check_url("results_update_url", url)?;
+    }
+    Ok((package_id, email))
+}
+
+impl Gateway {
+    /// `POST /orders`: validates, records the order under its client key, invites the candidate
+    /// once, and answers the same body to every replay of the same request.
+    pub async fn place_order(
+        &self,
+        caller: &Caller,
+        request: OrderRequest,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreateOrderResult, ServiceError> {
+        let (package_id, email) = validate(&request)?;
+        caller.provider.check_order(&caller.context, &request)?;
+        let client_key = idempotency_key
+            .or(request.id.as_deref())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_string);
+        if client_key.as_ref().is_some_and(|k| k.len() > MAX_CLIENT_KEY_LEN) {
+            return Err(ServiceError::invalid(format!("id: at most {MAX_CLIENT_KEY_LEN} characters")));
+        }
+        let at = now();
+        let order = OrderRecord {
+            id: Uuid::now_v7(),
+            project_id: caller.project_id,
+            account_id: caller.account.id,
+            provider: caller.account.provider.clone(),
+            client_key,
+            // serde_json keeps object keys sorted, so this digest ignores key order and spacing.
+            request_hash: sha256_hex(&body.to_string()),
+            status: OrderStatus::Pending,
+            package_id: package_id.to_string(),
+            candidate_email: email.to_string(),
+            remote_id: None,
+            test_url: None,
+            results_update_url: request.results_update_url.clone().filter(|u| !u.trim().is_empty()),
+            request: request.clone(),
+            provider_data: Value::Object(Default::default()),
+            result: None,
+            failure_reason: None,
+            next_poll_at: None,
+            created_at: at,
+            updated_at: at,
+        };
+        match self.store.insert_order(&order, &NewEvent::new("order received")).await? {
+            InsertOrder::Inserted(order) => self.invite(caller, order).await,
+            InsertOrder::Existing(existing) => self.replay(caller, existing, &order.request_hash).await,
+        }
+    }
+
+    /// A request whose client key is already known: the original answer, a retry of a failed
+    /// invitation, or a wait for the concurrent first request.
+    async fn replay(&self, caller: &Caller, mut order: OrderRecord, request_hash: &str) -> Result<CreateOrderResult, ServiceError> {
+        let key = order.client_key.clone().unwrap_or_default();
+        if order.request_hash != request_hash {
+            return Err(ServiceError::Conflict(format!(
+                "an order with id '{key}' already exists with a different body"
+            )));
+        }
+        let deadline = tokio::time::Instant::now() + self.config.provider_timeout + Duration::from_secs(5);
+        loop {
+            match order.status {
+                OrderStatus::Failed => {
+                    let change = OrderChange {
+                        status: OrderStatus::Pending,
+                        remote_id: None,
+                        test_url: None,
+                        provider_data: None,
+                        result: None,
+                        failure_reason: None,
+                        next_poll_at: None,
+                        at: now(),
+                        event: NewEvent::new("retried with the same id"),
+                    };
+                    if let Some(retrying) = self.store.update_order(order.id, OrderStatus::Failed, &change).await? {
+                        return self.invite(caller, retrying).await;
+                    }
+                }
+                OrderStatus::Pending => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(ServiceError::Conflict(format!(
+                            "the order with id '{key}' is still being placed; retry later"
+                        )));
+                    }
+                    tokio::time::sleep(REPLAY_WAIT_STEP).await;
+                }
+                _ => return Ok(created_result(&order)),
+            }
+            order = self
+                .store
+                .get_order(order.id)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("the order disappeared"))?;
+        }
+    }
+
+    /// Calls the vendor for a pending order this request owns, and records the outcome.
+    async fn invite(&self, caller: &Caller, order: OrderRecord) -> Result<CreateOrderResult, ServiceError> {
+        let order_id = order.id.to_string();
+        let placed = caller
+            .provider
+            .place_order(
+                &caller.context,
+                &PlaceOrder {
+                    order_id: &order_id,
+                    package_id: &order.package_id,
+                    email: &order.candidate_email,
+                    request: &order.request,
+                    callback_url: None,
+                },
+            )
+            .await;
+        let at = now();
+        match placed {
+            Ok(invitation) => {
+                let next_poll_at = caller
+                    .provider
+                    .first_poll_after(&caller.context, &order.request)
+                    .and_then(|d| chrono::Duration::from_std(d).ok())
+                    .map(|d| at + d);
+                let mut invited = order.clone();
+                invited.remote_id = Some(invitation.remote_id.clone());
+                let change = OrderChange {
+                    status: OrderStatus::Invited,
+                    result: Some(status_result(&subject_of(&invited), OrderStatus::Invited)),
+                    remote_id: Some(invitation.remote_id),
+                    test_url: Some(invitation.test_url),
+                    provider_data: Some(invitation.provider_data),
+                    failure_reason: None,
+                    next_poll_at,
+                    at,
+                    event: NewEvent::new("invitation created at the vendor"),
+                };
+                let updated = self
+                    .store
+                    .update_order(order.id, OrderStatus::Pending, &change)
+                    .await?
+                    .ok_or_else(|| ServiceError::Conflict("the order changed while it was being placed".into()))?;
+                Ok(created_result(&updated))
+            }
+            Err(error) => {
+                self.record_failure(&order, &error, at).await?;
+                Err(ServiceError::Provider(error))
+            }
+        }
+    }
+
+    async fn record_failure(&self, order: &OrderRecord, error: &ProviderError, at: chrono::DateTime<chrono::Utc>) -> Result<(), ServiceError> {
+        let reason = error.to_string();
+        let detail = match error {
+            ProviderError::Rejected { detail: Some(d), .. } | ProviderError::CredentialsRefused { detail: Some(d), .. } => {
+                serde_json::to_value(d).unwrap_or_default()
+            }
+            _ => Value::Object(Default::default()),
+        };
+        let change = OrderChange {
+            status: OrderStatus::Failed,
+            remote_id: None,
+            test_url: None,
+            provider_data: None,
+            result: Some(status_result(&subject_of(order), OrderStatus::Failed)),
+            failure_reason: Some(reason.clone()),
+            next_poll_at: None,
+            at,
+            event: NewEvent::with_data(format!("the vendor refused the invitation: {reason}"), detail),
+        };
+        self.store.update_order(order.id, OrderStatus::Pending, &change).await?;
+        Ok(())
+    }
+
+    /// An order of the caller's account, by gateway id or by the caller's own id.
+    pub async fn caller_order(&self, caller: &Caller, id: &str) -> Result<OrderRecord, ServiceError> {
+        let by_gateway_id = match Uuid::parse_str(id) {
+            Ok(uuid) => self.store.get_order(uuid).await?.filter(|o| o.account_id == caller.account.id),
+            Err(_) => None,
+        };
+        let order = match by_gateway_id {
+            Some(order) => Some(order),
+            None => self.store.find_order_by_client_key(caller.account.id, id).await?,
+        };
+        order.ok_or_else(|| ServiceError::not_found(format!("no order with id '{id}'")))
+    }
+}
+
+/// The identity of an order, for building its result.
+pub fn subject_of(order: &OrderRecord) -> ResultSubject {
+    let candidate = order.request.candidate.as_ref();
+    ResultSubject {
+        order_id: order.id.to_string(),
+        remote_id: order.remote_id.clone(),
+        candidate_id: candidate.and_then(|c| c.id.clone()),
+        candidate_profile_url: candidate.and_then(|c| c.profile_url.clone()),
+    }
+}
+
+fn created_result(order: &OrderRecord) -> CreateOrderResult {
+    CreateOrderResult {
+        id: order.id.to_string(),
+        remote_id: order.remote_id.clone(),
+        test_url: order.test_url.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_checked_loosely() {
+        assert!(is_email("ada@example.com"));
+        assert!(is_email("a+b@x.io"));
+        assert!(!is_email("ada"));
+        assert!(!is_email("ada@localhost"));
+        assert!(!is_email("a da@example.com"));
+        assert!(!is_email("@example.com"));
+    }
+}

@@ -1,0 +1,279 @@
+//! Projects, API keys and linked accounts (design.md §1, §4.5).
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::{Gateway, ServiceError};
+use crate::{
+    crypto::{new_signing_secret, random_token, sha256_hex},
+    domain::now,
+    providers::{AccountContext, Provider, ProviderKind},
+    secret::Secret,
+    store::{AccountRecord, ApiKeyRecord, ProjectRecord},
+};
+
+const API_KEY_PREFIX: &str = "agw_";
+
+/// A project just created, with its signing secret (shown once).
+pub struct NewProject {
+    pub project: ProjectRecord,
+    pub signing_secret: Secret<String>,
+}
+
+/// An API key just created, with the key itself (shown once).
+pub struct NewApiKey {
+    pub record: ApiKeyRecord,
+    pub key: Secret<String>,
+}
+
+/// A caller of the unified API: an authenticated project acting on one of its linked accounts.
+#[derive(Clone)]
+pub struct Caller {
+    pub project_id: Uuid,
+    pub account: AccountRecord,
+    pub context: AccountContext,
+    pub provider: Arc<dyn Provider>,
+}
+
+/// Changes to a linked account; absent fields are kept.
+#[derive(Debug, Default)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub credentials: Option<Value>,
+    /// Merged into the settings; a `null` value removes a key.
+    pub settings: Option<Map<String, Value>>,
+}
+
+fn account_context_label(id: Uuid) -> String {
+    format!("account:{id}")
+}
+
+fn project_context_label(id: Uuid) -> String {
+    format!("project:{id}")
+}
+
+fn checked_name(field: &str, name: &str) -> Result<String, ServiceError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ServiceError::invalid(format!("{field}: expected 1 to 200 characters")));
+    }
+    Ok(name.to_string())
+}
+
+/// Settings every provider understands.
+fn check_common_settings(settings: &Value) -> Result<(), ServiceError> {
+    let Some(map) = settings.as_object() else {
+        return Err(ServiceError::invalid("settings: expected an object"));
+    };
+    if let Some(mark) = map.get("pass_mark").filter(|v| !v.is_null()) {
+        if !mark.as_f64().is_some_and(|m| (0.0..=100.0).contains(&m)) {
+            return Err(ServiceError::invalid("settings.pass_mark: expected a number from 0 to 100"));
+        }
+    }
+    if let Some(base) = map.get("base_url").filter(|v| !v.is_null()) {
+        let origin = base
+            .as_str()
+            .and_then(|b| url::Url::parse(b).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" && u.query().is_none());
+        if origin.is_none() {
+            return Err(ServiceError::invalid("settings.base_url: expected an origin such as https://vendor.example.com"));
+        }
+    }
+    Ok(())
+}
+
+impl Gateway {
+    pub async fn create_project(&self, name: &str) -> Result<NewProject, ServiceError> {
+        let id = Uuid::now_v7();
+        let secret = new_signing_secret();
+        let project = ProjectRecord {
+            id,
+            name: checked_name("name", name)?,
+            signing_secret_sealed: self.cipher.seal(secret.as_bytes(), &project_context_label(id)),
+            created_at: now(),
+        };
+        self.store.insert_project(&project).await?;
+        Ok(NewProject {
+            project,
+            signing_secret: Secret::new(secret),
+        })
+    }
+
+    pub async fn project(&self, id: Uuid) -> Result<ProjectRecord, ServiceError> {
+        self.store
+            .get_project(id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("no project with id {id}")))
+    }
+
+    /// The project's Standard Webhooks signing secret.
+    pub fn signing_secret(&self, project: &ProjectRecord) -> Result<Secret<String>, ServiceError> {
+        let secret = self
+            .cipher
+            .open_string(&project.signing_secret_sealed, &project_context_label(project.id))?;
+        Ok(Secret::new(secret))
+    }
+
+    pub async fn create_api_key(&self, project_id: Uuid, name: &str) -> Result<NewApiKey, ServiceError> {
+        self.project(project_id).await?;
+        let key = random_token(API_KEY_PREFIX, 40);
+        let record = ApiKeyRecord {
+            id: Uuid::now_v7(),
+            project_id,
+            name: checked_name("name", name)?,
+            key_hash: sha256_hex(&key),
+            key_prefix: key.chars().take(API_KEY_PREFIX.len() + 6).collect(),
+            created_at: now(),
+            revoked_at: None,
+        };
+        self.store.insert_api_key(&record).await?;
+        Ok(NewApiKey {
+            record,
+            key: Secret::new(key),
+        })
+    }
+
+    pub async fn revoke_api_key(&self, id: Uuid) -> Result<(), ServiceError> {
+        if self.store.revoke_api_key(id, now()).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::not_found(format!("no active API key with id {id}")))
+        }
+    }
+
+    /// The project a presented API key belongs to.
+    pub async fn authenticate(&self, api_key: &str) -> Result<Uuid, ServiceError> {
+        let refused = || ServiceError::Unauthenticated("the API key is not valid".into());
+        if api_key.is_empty() {
+            return Err(refused());
+        }
+        let record = self.store.find_api_key(&sha256_hex(api_key)).await?.ok_or_else(refused)?;
+        if record.revoked_at.is_some() {
+            return Err(ServiceError::Unauthenticated("the API key has been revoked".into()));
+        }
+        Ok(record.project_id)
+    }
+
+    fn provider_for(&self, name: &str) -> Result<Arc<dyn Provider>, ServiceError> {
+        ProviderKind::parse(name)
+            .and_then(|kind| self.providers.get(kind))
+            .ok_or_else(|| {
+                ServiceError::invalid(format!(
+                    "provider: expected one of {}",
+                    self.providers.names().join(", ")
+                ))
+            })
+    }
+
+    pub async fn create_account(
+        &self,
+        project_id: Uuid,
+        provider: &str,
+        name: &str,
+        credentials: Value,
+        settings: Value,
+    ) -> Result<AccountRecord, ServiceError> {
+        let adapter = self.provider_for(provider)?;
+        let name = checked_name("name", name)?;
+        check_common_settings(&settings)?;
+        adapter
+            .validate_account(&credentials, &settings)
+            .map_err(ServiceError::Invalid)?;
+        self.project(project_id).await?;
+        let id = Uuid::now_v7();
+        let at = now();
+        let account = AccountRecord {
+            id,
+            project_id,
+            provider: provider.to_string(),
+            name,
+            credentials_sealed: self.cipher.seal_json(&credentials, &account_context_label(id)),
+            settings,
+            created_at: at,
+            updated_at: at,
+        };
+        self.store.insert_account(&account).await?;
+        Ok(account)
+    }
+
+    pub async fn account(&self, id: Uuid) -> Result<AccountRecord, ServiceError> {
+        self.store
+            .get_account(id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("no linked account with id {id}")))
+    }
+
+    pub async fn update_account(&self, id: Uuid, patch: AccountPatch) -> Result<AccountRecord, ServiceError> {
+        let mut account = self.account(id).await?;
+        let adapter = self.provider_for(&account.provider)?;
+        if let Some(name) = &patch.name {
+            account.name = checked_name("name", name)?;
+        }
+        if let Some(changes) = patch.settings {
+            let mut settings = account.settings.as_object().cloned().unwrap_or_default();
+            for (key, value) in changes {
+                if value.is_null() {
+                    settings.remove(&key);
+                } else {
+                    settings.insert(key, value);
+                }
+            }
+            account.settings = Value::Object(settings);
+        }
+        let credentials = match patch.credentials {
+            Some(credentials) => credentials,
+            None => self.cipher.open_json(&account.credentials_sealed, &account_context_label(id))?,
+        };
+        check_common_settings(&account.settings)?;
+        adapter
+            .validate_account(&credentials, &account.settings)
+            .map_err(ServiceError::Invalid)?;
+        account.credentials_sealed = self.cipher.seal_json(&credentials, &account_context_label(id));
+        account.updated_at = now();
+        if !self.store.update_account(&account).await? {
+            return Err(ServiceError::not_found(format!("no linked account with id {id}")));
+        }
+        Ok(account)
+    }
+
+    pub async fn delete_account(&self, id: Uuid) -> Result<(), ServiceError> {
+        if self.store.delete_account(id, now()).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::not_found(format!("no linked account with id {id}")))
+        }
+    }
+
+    /// The adapter and opened credentials of a stored account.
+    pub fn account_context(&self, account: &AccountRecord) -> Result<(Arc<dyn Provider>, AccountContext), ServiceError> {
+        let provider = self.provider_for(&account.provider)?;
+        let credentials = self
+            .cipher
+            .open_json(&account.credentials_sealed, &account_context_label(account.id))?;
+        let context = AccountContext {
+            id: account.id.to_string(),
+            credentials: Secret::new(credentials),
+            settings: account.settings.clone(),
+        };
+        Ok((provider, context))
+    }
+
+    /// The caller for `x-account-id`: an account of another project is not found.
+    pub async fn caller(&self, project_id: Uuid, account_id: &str) -> Result<Caller, ServiceError> {
+        let missing = || ServiceError::not_found(format!("no linked account with id '{account_id}'"));
+        let id = Uuid::parse_str(account_id.trim()).map_err(|_| missing())?;
+        let account = self.store.get_account(id).await?.ok_or_else(missing)?;
+        if account.project_id != project_id {
+            return Err(missing());
+        }
+        let (provider, context) = self.account_context(&account)?;
+        Ok(Caller {
+            project_id,
+            account,
+            context,
+            provider,
+        })
+    }
+}

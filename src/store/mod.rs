@@ -1,0 +1,90 @@
+//! Persistence: one `Store` trait, implemented for Postgres (production, several instances) and
+//! SQLite (the embedded default). Both run the same SQL (see `sql.rs`) and the same conformance
+//! suite (`tests/store_conformance.rs`).
+
+mod postgres;
+mod records;
+mod sql;
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub use postgres::PgStore;
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+use crate::domain::OrderStatus;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+/// The outcome of inserting an order under an idempotency key.
+#[derive(Debug, Clone)]
+pub enum InsertOrder {
+    Inserted(OrderRecord),
+    /// An order with the same account and client key already exists.
+    Existing(OrderRecord),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn insert_project(&self, project: &ProjectRecord) -> Result<(), StoreError>;
+    async fn get_project(&self, id: Uuid) -> Result<Option<ProjectRecord>, StoreError>;
+    async fn list_projects(&self) -> Result<Vec<ProjectRecord>, StoreError>;
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn list_api_keys(&self, project_id: Uuid) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Marks a key revoked; false when it does not exist or was already revoked.
+    async fn revoke_api_key(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    async fn insert_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
+    /// A live (not deleted) account.
+    async fn get_account(&self, id: Uuid) -> Result<Option<AccountRecord>, StoreError>;
+    async fn list_accounts(&self, project_id: Uuid) -> Result<Vec<AccountRecord>, StoreError>;
+    /// Writes name, credentials and settings; false when the account is gone.
+    async fn update_account(&self, account: &AccountRecord) -> Result<bool, StoreError>;
+    /// Deletes an account; its orders are kept for the record.
+    async fn delete_account(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Inserts an order with its first timeline event, unless the account already has an order
+    /// with the same client key: then that order is returned and nothing is written.
+    async fn insert_order(&self, order: &OrderRecord, event: &NewEvent) -> Result<InsertOrder, StoreError>;
+    async fn get_order(&self, id: Uuid) -> Result<Option<OrderRecord>, StoreError>;
+    async fn find_order_by_client_key(&self, account_id: Uuid, client_key: &str) -> Result<Option<OrderRecord>, StoreError>;
+    async fn find_order_by_remote_id(&self, provider: &str, remote_id: &str) -> Result<Option<OrderRecord>, StoreError>;
+    /// Newest first, at most `filter.limit`, older than `filter.before` when set.
+    async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderRecord>, StoreError>;
+    /// Applies `change` only if the order is still in `expected` status, together with its
+    /// timeline event, in one transaction. `None` when the status had moved on.
+    async fn update_order(&self, id: Uuid, expected: OrderStatus, change: &OrderChange) -> Result<Option<OrderRecord>, StoreError>;
+    async fn list_order_events(&self, order_id: Uuid) -> Result<Vec<OrderEvent>, StoreError>;
+    /// Claims up to `limit` open orders whose poll is due, pushing their next poll to `lease_until`
+    /// so that no other worker claims them meanwhile.
+    async fn claim_due_polls(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError>;
+    async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Connects to the database named by `url`, applies migrations and returns the store.
+pub async fn connect(url: &str) -> Result<DynStore, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    }
+}

@@ -1,0 +1,451 @@
+//! The one SQL implementation of `Store`, expanded for each backend.
+//!
+//! Postgres and SQLite accept the same statements here (`$n` parameters, `ON CONFLICT`,
+//! `RETURNING`); the column types differ only in the migrations (uuid/BLOB, timestamptz/TEXT,
+//! jsonb/TEXT), and sqlx maps both to the same Rust types. The macro takes the backend, its row
+//! type and the row-locking clause that only Postgres has, so both stores share every query.
+
+pub(super) const ORDER_COLUMNS: &str = "id, project_id, account_id, provider, client_key, request_hash, status, \
+    package_id, candidate_email, remote_id, test_url, results_update_url, request, provider_data, result, \
+    failure_reason, next_poll_at, created_at, updated_at";
+
+pub(super) fn parse_status(value: &str) -> Result<crate::domain::OrderStatus, super::StoreError> {
+    crate::domain::OrderStatus::parse(value)
+        .ok_or_else(|| super::StoreError::Corrupt(format!("unknown order status {value:?}")))
+}
+
+macro_rules! impl_sql_store {
+    ($store:ident, $db:ty, $row:ty, backend = $backend:literal, skip_locked = $skip_locked:literal) => {
+        use async_trait::async_trait;
+        use chrono::{DateTime, Utc};
+        use sqlx::{types::Json, Row};
+        use uuid::Uuid;
+
+        use crate::domain::{AssessmentResult, OrderRequest, OrderStatus};
+        use crate::store::sql::{parse_status, ORDER_COLUMNS};
+        use crate::store::*;
+
+        fn project_from(row: &$row) -> Result<ProjectRecord, StoreError> {
+            Ok(ProjectRecord {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                signing_secret_sealed: row.try_get("signing_secret_sealed")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn api_key_from(row: &$row) -> Result<ApiKeyRecord, StoreError> {
+            Ok(ApiKeyRecord {
+                id: row.try_get("id")?,
+                project_id: row.try_get("project_id")?,
+                name: row.try_get("name")?,
+                key_hash: row.try_get("key_hash")?,
+                key_prefix: row.try_get("key_prefix")?,
+                created_at: row.try_get("created_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            })
+        }
+
+        fn account_from(row: &$row) -> Result<AccountRecord, StoreError> {
+            let Json(settings) = row.try_get("settings")?;
+            Ok(AccountRecord {
+                id: row.try_get("id")?,
+                project_id: row.try_get("project_id")?,
+                provider: row.try_get("provider")?,
+                name: row.try_get("name")?,
+                credentials_sealed: row.try_get("credentials_sealed")?,
+                settings,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn order_from(row: &$row) -> Result<OrderRecord, StoreError> {
+            let status: String = row.try_get("status")?;
+            let Json(request): Json<OrderRequest> = row.try_get("request")?;
+            let Json(provider_data) = row.try_get("provider_data")?;
+            let result: Option<Json<AssessmentResult>> = row.try_get("result")?;
+            Ok(OrderRecord {
+                id: row.try_get("id")?,
+                project_id: row.try_get("project_id")?,
+                account_id: row.try_get("account_id")?,
+                provider: row.try_get("provider")?,
+                client_key: row.try_get("client_key")?,
+                request_hash: row.try_get("request_hash")?,
+                status: parse_status(&status)?,
+                package_id: row.try_get("package_id")?,
+                candidate_email: row.try_get("candidate_email")?,
+                remote_id: row.try_get("remote_id")?,
+                test_url: row.try_get("test_url")?,
+                results_update_url: row.try_get("results_update_url")?,
+                request,
+                provider_data,
+                result: result.map(|Json(r)| r),
+                failure_reason: row.try_get("failure_reason")?,
+                next_poll_at: row.try_get("next_poll_at")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn event_from(row: &$row) -> Result<OrderEvent, StoreError> {
+            let from: Option<String> = row.try_get("from_status")?;
+            let to: String = row.try_get("to_status")?;
+            let Json(data) = row.try_get("data")?;
+            Ok(OrderEvent {
+                id: row.try_get("id")?,
+                order_id: row.try_get("order_id")?,
+                at: row.try_get("at")?,
+                from_status: from.as_deref().map(parse_status).transpose()?,
+                to_status: parse_status(&to)?,
+                message: row.try_get("message")?,
+                data,
+            })
+        }
+
+        async fn insert_event<'c>(
+            tx: &mut sqlx::Transaction<'c, $db>,
+            order_id: Uuid,
+            at: DateTime<Utc>,
+            from: Option<OrderStatus>,
+            to: OrderStatus,
+            event: &NewEvent,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO order_events (order_id, at, from_status, to_status, message, data) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(order_id)
+            .bind(at)
+            .bind(from.map(OrderStatus::as_str))
+            .bind(to.as_str())
+            .bind(&event.message)
+            .bind(Json(&event.data))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.read).await?;
+                Ok(())
+            }
+
+            async fn insert_project(&self, p: &ProjectRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO projects (id, name, signing_secret_sealed, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(p.id)
+                .bind(&p.name)
+                .bind(&p.signing_secret_sealed)
+                .bind(p.created_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_project(&self, id: Uuid) -> Result<Option<ProjectRecord>, StoreError> {
+                sqlx::query("SELECT * FROM projects WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .map(|row| project_from(&row))
+                    .transpose()
+            }
+
+            async fn list_projects(&self) -> Result<Vec<ProjectRecord>, StoreError> {
+                sqlx::query("SELECT * FROM projects ORDER BY created_at, id")
+                    .fetch_all(&self.read)
+                    .await?
+                    .iter()
+                    .map(project_from)
+                    .collect()
+            }
+
+            async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, project_id, name, key_hash, key_prefix, created_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(k.id)
+                .bind(k.project_id)
+                .bind(&k.name)
+                .bind(&k.key_hash)
+                .bind(&k.key_prefix)
+                .bind(k.created_at)
+                .bind(k.revoked_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+                sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
+                    .bind(key_hash)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .map(|row| api_key_from(&row))
+                    .transpose()
+            }
+
+            async fn list_api_keys(&self, project_id: Uuid) -> Result<Vec<ApiKeyRecord>, StoreError> {
+                sqlx::query("SELECT * FROM api_keys WHERE project_id = $1 ORDER BY created_at, id")
+                    .bind(project_id)
+                    .fetch_all(&self.read)
+                    .await?
+                    .iter()
+                    .map(api_key_from)
+                    .collect()
+            }
+
+            async fn revoke_api_key(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_account(&self, a: &AccountRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO accounts (id, project_id, provider, name, credentials_sealed, settings, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(a.id)
+                .bind(a.project_id)
+                .bind(&a.provider)
+                .bind(&a.name)
+                .bind(&a.credentials_sealed)
+                .bind(Json(&a.settings))
+                .bind(a.created_at)
+                .bind(a.updated_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_account(&self, id: Uuid) -> Result<Option<AccountRecord>, StoreError> {
+                sqlx::query("SELECT * FROM accounts WHERE id = $1 AND deleted_at IS NULL")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .map(|row| account_from(&row))
+                    .transpose()
+            }
+
+            async fn list_accounts(&self, project_id: Uuid) -> Result<Vec<AccountRecord>, StoreError> {
+                sqlx::query("SELECT * FROM accounts WHERE project_id = $1 AND deleted_at IS NULL ORDER BY created_at, id")
+                    .bind(project_id)
+                    .fetch_all(&self.read)
+                    .await?
+                    .iter()
+                    .map(account_from)
+                    .collect()
+            }
+
+            async fn update_account(&self, a: &AccountRecord) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE accounts SET name = $2, credentials_sealed = $3, settings = $4, updated_at = $5 \
+                     WHERE id = $1 AND deleted_at IS NULL",
+                )
+                .bind(a.id)
+                .bind(&a.name)
+                .bind(&a.credentials_sealed)
+                .bind(Json(&a.settings))
+                .bind(a.updated_at)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_account(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+                // The sealed credentials are dropped with the account; orders keep their history.
+                let done = sqlx::query(
+                    "UPDATE accounts SET deleted_at = $2, credentials_sealed = $3 WHERE id = $1 AND deleted_at IS NULL",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(Vec::<u8>::new())
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_order(&self, o: &OrderRecord, event: &NewEvent) -> Result<InsertOrder, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO orders (id, project_id, account_id, provider, client_key, request_hash, status, \
+                     package_id, candidate_email, remote_id, test_url, results_update_url, request, provider_data, \
+                     result, failure_reason, next_poll_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+                     ON CONFLICT (account_id, client_key) DO NOTHING",
+                )
+                .bind(o.id)
+                .bind(o.project_id)
+                .bind(o.account_id)
+                .bind(&o.provider)
+                .bind(&o.client_key)
+                .bind(&o.request_hash)
+                .bind(o.status.as_str())
+                .bind(&o.package_id)
+                .bind(&o.candidate_email)
+                .bind(&o.remote_id)
+                .bind(&o.test_url)
+                .bind(&o.results_update_url)
+                .bind(Json(&o.request))
+                .bind(Json(&o.provider_data))
+                .bind(o.result.as_ref().map(Json))
+                .bind(&o.failure_reason)
+                .bind(o.next_poll_at)
+                .bind(o.created_at)
+                .bind(o.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    insert_event(&mut tx, o.id, o.created_at, None, o.status, event).await?;
+                    tx.commit().await?;
+                    return Ok(InsertOrder::Inserted(o.clone()));
+                }
+                let existing = sqlx::query(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = $1 AND client_key = $2"
+                ))
+                .bind(o.account_id)
+                .bind(&o.client_key)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(InsertOrder::Existing(order_from(&existing)?))
+            }
+
+            async fn get_order(&self, id: Uuid) -> Result<Option<OrderRecord>, StoreError> {
+                sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .map(|row| order_from(&row))
+                    .transpose()
+            }
+
+            async fn find_order_by_client_key(&self, account_id: Uuid, client_key: &str) -> Result<Option<OrderRecord>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = $1 AND client_key = $2"
+                ))
+                .bind(account_id)
+                .bind(client_key)
+                .fetch_optional(&self.read)
+                .await?
+                .map(|row| order_from(&row))
+                .transpose()
+            }
+
+            async fn find_order_by_remote_id(&self, provider: &str, remote_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE provider = $1 AND remote_id = $2 ORDER BY id DESC LIMIT 1"
+                ))
+                .bind(provider)
+                .bind(remote_id)
+                .fetch_optional(&self.read)
+                .await?
+                .map(|row| order_from(&row))
+                .transpose()
+            }
+
+            async fn list_orders(&self, f: &OrderFilter) -> Result<Vec<OrderRecord>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders \
+                     WHERE ($1 IS NULL OR project_id = $1) AND ($2 IS NULL OR account_id = $2) \
+                       AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR provider = $4) \
+                       AND ($5 IS NULL OR id < $5) \
+                     ORDER BY id DESC LIMIT $6"
+                ))
+                .bind(f.project_id)
+                .bind(f.account_id)
+                .bind(f.status.map(OrderStatus::as_str))
+                .bind(&f.provider)
+                .bind(f.before)
+                .bind(f.limit)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(order_from)
+                .collect()
+            }
+
+            async fn update_order(&self, id: Uuid, expected: OrderStatus, c: &OrderChange) -> Result<Option<OrderRecord>, StoreError> {
+                let mut tx = self.write.begin().await?;
+                let row = sqlx::query(&format!(
+                    "UPDATE orders SET status = $3, remote_id = COALESCE($4, remote_id), \
+                     test_url = COALESCE($5, test_url), provider_data = COALESCE($6, provider_data), \
+                     result = COALESCE($7, result), failure_reason = $8, next_poll_at = $9, updated_at = $10 \
+                     WHERE id = $1 AND status = $2 RETURNING {ORDER_COLUMNS}"
+                ))
+                .bind(id)
+                .bind(expected.as_str())
+                .bind(c.status.as_str())
+                .bind(&c.remote_id)
+                .bind(&c.test_url)
+                .bind(c.provider_data.as_ref().map(Json))
+                .bind(c.result.as_ref().map(Json))
+                .bind(&c.failure_reason)
+                .bind(c.next_poll_at)
+                .bind(c.at)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let order = order_from(&row)?;
+                insert_event(&mut tx, id, c.at, Some(expected), c.status, &c.event).await?;
+                tx.commit().await?;
+                Ok(Some(order))
+            }
+
+            async fn list_order_events(&self, order_id: Uuid) -> Result<Vec<OrderEvent>, StoreError> {
+                sqlx::query("SELECT * FROM order_events WHERE order_id = $1 ORDER BY id")
+                    .bind(order_id)
+                    .fetch_all(&self.read)
+                    .await?
+                    .iter()
+                    .map(event_from)
+                    .collect()
+            }
+
+            async fn claim_due_polls(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
+                sqlx::query(&format!(
+                    "UPDATE orders SET next_poll_at = $2 WHERE id IN ( \
+                       SELECT id FROM orders \
+                       WHERE next_poll_at <= $1 AND status IN ('invited', 'in_progress') \
+                       ORDER BY next_poll_at LIMIT $3 {} \
+                     ) RETURNING {ORDER_COLUMNS}",
+                    $skip_locked
+                ))
+                .bind(now)
+                .bind(lease_until)
+                .bind(limit)
+                .fetch_all(&self.write)
+                .await?
+                .iter()
+                .map(order_from)
+                .collect()
+            }
+
+            async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+                sqlx::query("UPDATE orders SET next_poll_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(super) use impl_sql_store;

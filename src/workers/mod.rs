@@ -1,0 +1,29 @@
+//! Background work of the gateway process: polling vendors for results.
+
+pub mod polling;
+
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::service::Gateway;
+
+/// Running workers; stop them with `shutdown`.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    pub fn start(gateway: Gateway) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let tasks = vec![tokio::spawn(polling::run(gateway, stopped))];
+        Self { stop, tasks }
+    }
+
+    /// Asks every worker to stop claiming work and waits for the work in hand to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

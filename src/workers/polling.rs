@@ -1,0 +1,86 @@
+//! Polls vendors for the results of open orders whose poll is due (design.md §6): claims a batch
+//! with a lease so that other workers or instances skip it, asks each vendor, records changes.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::{
+    domain::now,
+    providers::OrderRef,
+    service::{results::pass_mark, Gateway, ServiceError},
+    store::OrderRecord,
+};
+
+/// How long a claimed poll stays invisible to other workers.
+const LEASE: Duration = Duration::from_secs(120);
+const BATCH: i64 = 32;
+/// Sleep between claims when nothing was due: at most one database query a second when idle.
+const IDLE: Duration = Duration::from_secs(1);
+
+pub async fn run(gateway: Gateway, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let claimed = match poll_due(&gateway).await {
+            Ok(count) => count,
+            Err(error) => {
+                tracing::warn!(%error, "polling failed");
+                0
+            }
+        };
+        if claimed as i64 == BATCH {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(IDLE) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// Claims and polls one batch of due orders; returns how many were claimed.
+pub async fn poll_due(gateway: &Gateway) -> Result<usize, ServiceError> {
+    let at = now();
+    let lease = chrono::Duration::from_std(LEASE).unwrap_or_default();
+    let orders = gateway.store.claim_due_polls(at, at + lease, BATCH).await?;
+    for order in &orders {
+        if let Err(error) = poll_order(gateway, order).await {
+            tracing::warn!(order_id = %order.id, provider = %order.provider, %error, "poll failed");
+            let retry = chrono::Duration::from_std(gateway.config.poll_interval).unwrap_or_default();
+            gateway.store.set_next_poll(order.id, Some(now() + retry)).await?;
+        }
+    }
+    Ok(orders.len())
+}
+
+async fn poll_order(gateway: &Gateway, order: &OrderRecord) -> Result<(), ServiceError> {
+    let Some(account) = gateway.store.get_account(order.account_id).await? else {
+        // The account was deleted: nobody can ask the vendor any more.
+        gateway.store.set_next_poll(order.id, None).await?;
+        return Ok(());
+    };
+    let (provider, context) = gateway.account_context(&account)?;
+    let order_id = order.id.to_string();
+    let reference = OrderRef {
+        order_id: &order_id,
+        remote_id: order.remote_id.as_deref().unwrap_or_default(),
+        email: &order.candidate_email,
+        package_id: &order.package_id,
+        provider_data: &order.provider_data,
+        invited_at: order.created_at,
+    };
+    let outcome = provider.fetch_result(&context, &reference).await?;
+    let applied = gateway
+        .apply_outcome(order, &outcome, pass_mark(&account.settings), "vendor poll")
+        .await?;
+    if applied.is_none() {
+        let wait = provider
+            .first_poll_after(&context, &order.request)
+            .map_or(gateway.config.poll_interval, |d| d.min(gateway.config.poll_interval));
+        let wait = chrono::Duration::from_std(wait).unwrap_or_default();
+        gateway.store.set_next_poll(order.id, Some(now() + wait)).await?;
+    }
+    Ok(())
+}
