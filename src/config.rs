@@ -45,7 +45,12 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", global = true, default_value = "sqlite://assessment-gateway.db", value_parser = parse_database_url)]
     pub database_url: Secret<String>,
     /// Address the HTTP server binds to.
-    #[arg(long, env = "LISTEN_ADDR", global = true, default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "LISTEN_ADDR",
+        global = true,
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen_addr: SocketAddr,
     /// Base of the callback URLs handed to vendors and of sandbox test URLs (default `http://{LISTEN_ADDR}`).
     #[arg(long, env = "PUBLIC_URL", global = true, value_parser = parse_public_url)]
@@ -210,7 +215,9 @@ fn database_kind(url: &str) -> DatabaseKind {
 
 /// The file path of a `sqlite://` URL, or `None` for an in-memory database.
 pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         None
@@ -243,8 +250,12 @@ fn master_key_for_sqlite(url: &str) -> Result<(Secret<[u8; 32]>, MasterKeySource
         return Ok((key, MasterKeySource::KeyFile(key_path)));
     }
     let key = crate::crypto::random_key();
-    write_private_file(&key_path, &STANDARD.encode(key))
-        .map_err(|e| err(format!("cannot create key file {}: {e}", key_path.display())))?;
+    write_private_file(&key_path, &STANDARD.encode(key)).map_err(|e| {
+        err(format!(
+            "cannot create key file {}: {e}",
+            key_path.display()
+        ))
+    })?;
     Ok((Secret::new(key), MasterKeySource::KeyFile(key_path)))
 }
 
@@ -341,12 +352,21 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_the_setting() {
-        let err = settings(&["--poll-interval", "soon"]).unwrap_err().to_string();
+        let err = settings(&["--poll-interval", "soon"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("POLL_INTERVAL"), "{err}");
-        let err = settings(&["--database-url", "mysql://x"]).unwrap_err().to_string();
+        let err = settings(&["--database-url", "mysql://x"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("DATABASE_URL"), "{err}");
-        let err = settings(&["--master-key", "c2hvcnQ="]).unwrap_err().to_string();
-        assert!(err.contains("MASTER_KEY") && err.contains("32 bytes"), "{err}");
+        let err = settings(&["--master-key", "c2hvcnQ="])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("MASTER_KEY") && err.contains("32 bytes"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -376,11 +396,22 @@ mod tests {
 
     #[test]
     fn debug_output_hides_secrets() {
-        let s = settings(&["--admin-token", "supersecretadmintoken", "--database-url", "postgres://u:pw@h/db", "--master-key", &STANDARD.encode([7u8; 32])]).unwrap();
+        let s = settings(&[
+            "--admin-token",
+            "supersecretadmintoken",
+            "--database-url",
+            "postgres://u:pw@h/db",
+            "--master-key",
+            &STANDARD.encode([7u8; 32]),
+        ])
+        .unwrap();
         let config = Config::from_settings(s).unwrap();
         let debug = format!("{config:?}");
         assert!(!debug.contains("supersecretadmintoken"));
         assert!(!debug.contains("pw@"));
-        assert!(config.public_url.as_str().starts_with("http://127.0.0.1:8080"));
+        assert!(config
+            .public_url
+            .as_str()
+            .starts_with("http://127.0.0.1:8080"));
     }
 }

@@ -78,7 +78,11 @@ impl Cipher {
         self.seal(value.to_string().as_bytes(), context)
     }
 
-    pub fn open_json(&self, sealed: &[u8], context: &str) -> Result<serde_json::Value, CryptoError> {
+    pub fn open_json(
+        &self,
+        sealed: &[u8],
+        context: &str,
+    ) -> Result<serde_json::Value, CryptoError> {
         let plain = self.open(sealed, context)?;
         serde_json::from_slice(&plain).map_err(|_| CryptoError::Decode)
     }
@@ -117,7 +121,10 @@ pub fn sha256_hex(value: &str) -> String {
 /// Equality whose time does not depend on where the inputs differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 #[cfg(test)]
@@ -132,7 +139,11 @@ mod tests {
         assert_eq!(cipher.open(&sealed, "account:a").unwrap(), b"token-123");
         assert!(cipher.open(&sealed, "account:b").is_err());
         assert!(Cipher::new(&[2u8; 32]).open(&sealed, "account:a").is_err());
-        assert_ne!(sealed, cipher.seal(b"token-123", "account:a"), "fresh nonce per value");
+        assert_ne!(
+            sealed,
+            cipher.seal(b"token-123", "account:a"),
+            "fresh nonce per value"
+        );
     }
 
     #[test]

@@ -42,7 +42,11 @@ impl App {
 
     /// Serves on `listener` (and runs the workers when `RUN_WORKERS`) until `shutdown`
     /// resolves; then stops accepting, finishes in-flight requests and stops the workers.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let workers = self
             .gateway
             .config

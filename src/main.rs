@@ -2,7 +2,8 @@ use std::process::ExitCode;
 
 use assessment_gateway::{
     config::{Cli, Command, Config, MasterKeySource},
-    http::openapi, init_tracing, store, App,
+    http::openapi,
+    init_tracing, store, App,
 };
 use clap::Parser;
 
@@ -66,8 +67,13 @@ async fn serve(config: Config) -> Result<(), String> {
     let generated_token = config
         .admin_token_generated
         .then(|| config.admin_token.expose().clone());
-    let app = App::build(config).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
-    println!("assessment-gateway listening on http://{address} (public URL {public_url}, {} store)", app.gateway.store.backend());
+    let app = App::build(config)
+        .await
+        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    println!(
+        "assessment-gateway listening on http://{address} (public URL {public_url}, {} store)",
+        app.gateway.store.backend()
+    );
     println!("  API description: {docs}  health: {health}");
     if let Some(token) = generated_token {
         println!("  ADMIN_TOKEN (development only, generated for this run; set ADMIN_TOKEN to keep one): {token}");

@@ -51,7 +51,8 @@ async fn account(store: &DynStore, project_id: Uuid) -> AccountRecord {
 fn order(account: &AccountRecord, key: Option<&str>) -> OrderRecord {
     let at = now();
     let request: OrderRequest = serde_json::from_value(json!({"id": key, "package": {"id": "p1"},
-        "candidate": {"emails": [{"value": "ada@example.com"}]}})).unwrap();
+        "candidate": {"emails": [{"value": "ada@example.com"}]}}))
+    .unwrap();
     OrderRecord {
         id: Uuid::now_v7(),
         project_id: account.project_id,
@@ -92,7 +93,11 @@ fn change(status: OrderStatus, message: &str) -> OrderChange {
 async fn projects_keys_and_accounts_round_trip(db: TestDb) {
     let store = store(&db).await;
     let p = project(&store).await;
-    assert_eq!(store.get_project(p.id).await.unwrap(), Some(p.clone()), "values read back equal values written");
+    assert_eq!(
+        store.get_project(p.id).await.unwrap(),
+        Some(p.clone()),
+        "values read back equal values written"
+    );
     assert_eq!(store.list_projects().await.unwrap(), vec![p.clone()]);
     assert_eq!(store.get_project(Uuid::now_v7()).await.unwrap(), None);
 
@@ -106,11 +111,23 @@ async fn projects_keys_and_accounts_round_trip(db: TestDb) {
         revoked_at: None,
     };
     store.insert_api_key(&key).await.unwrap();
-    assert_eq!(store.find_api_key("abc123").await.unwrap(), Some(key.clone()));
+    assert_eq!(
+        store.find_api_key("abc123").await.unwrap(),
+        Some(key.clone())
+    );
     assert_eq!(store.find_api_key("other").await.unwrap(), None);
     assert!(store.revoke_api_key(key.id, now()).await.unwrap());
-    assert!(!store.revoke_api_key(key.id, now()).await.unwrap(), "revoking twice");
-    assert!(store.find_api_key("abc123").await.unwrap().unwrap().revoked_at.is_some());
+    assert!(
+        !store.revoke_api_key(key.id, now()).await.unwrap(),
+        "revoking twice"
+    );
+    assert!(store
+        .find_api_key("abc123")
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
     assert_eq!(store.list_api_keys(p.id).await.unwrap().len(), 1);
 
     let mut a = account(&store, p.id).await;
@@ -118,17 +135,29 @@ async fn projects_keys_and_accounts_round_trip(db: TestDb) {
     a.settings = json!({"base_url": "http://127.0.0.1:1"});
     a.name = "renamed".into();
     assert!(store.update_account(&a).await.unwrap());
-    assert_eq!(store.get_account(a.id).await.unwrap().unwrap().settings, a.settings);
+    assert_eq!(
+        store.get_account(a.id).await.unwrap().unwrap().settings,
+        a.settings
+    );
     assert_eq!(store.list_accounts(p.id).await.unwrap().len(), 1);
 
     let o = order(&a, Some("k1"));
-    store.insert_order(&o, &NewEvent::new("received")).await.unwrap();
+    store
+        .insert_order(&o, &NewEvent::new("received"))
+        .await
+        .unwrap();
     assert!(store.delete_account(a.id, now()).await.unwrap());
     assert!(!store.delete_account(a.id, now()).await.unwrap());
     assert_eq!(store.get_account(a.id).await.unwrap(), None);
-    assert!(!store.update_account(&a).await.unwrap(), "a deleted account cannot change");
+    assert!(
+        !store.update_account(&a).await.unwrap(),
+        "a deleted account cannot change"
+    );
     assert!(store.list_accounts(p.id).await.unwrap().is_empty());
-    assert!(store.get_order(o.id).await.unwrap().is_some(), "orders outlive their account");
+    assert!(
+        store.get_order(o.id).await.unwrap().is_some(),
+        "orders outlive their account"
+    );
 }
 
 async fn an_order_key_is_unique_per_account(db: TestDb) {
@@ -137,26 +166,65 @@ async fn an_order_key_is_unique_per_account(db: TestDb) {
     let a = account(&store, p.id).await;
     let b = account(&store, p.id).await;
     let first = order(&a, Some("key-1"));
-    let InsertOrder::Inserted(inserted) = store.insert_order(&first, &NewEvent::new("received")).await.unwrap() else {
+    let InsertOrder::Inserted(inserted) = store
+        .insert_order(&first, &NewEvent::new("received"))
+        .await
+        .unwrap()
+    else {
         panic!("first insert")
     };
     assert_eq!(inserted, first);
-    assert_eq!(store.get_order(first.id).await.unwrap(), Some(first.clone()), "order reads back whole");
+    assert_eq!(
+        store.get_order(first.id).await.unwrap(),
+        Some(first.clone()),
+        "order reads back whole"
+    );
     let second = order(&a, Some("key-1"));
-    match store.insert_order(&second, &NewEvent::new("received")).await.unwrap() {
+    match store
+        .insert_order(&second, &NewEvent::new("received"))
+        .await
+        .unwrap()
+    {
         InsertOrder::Existing(existing) => assert_eq!(existing.id, first.id),
         InsertOrder::Inserted(_) => panic!("a duplicate key was inserted"),
     }
     assert!(store.get_order(second.id).await.unwrap().is_none());
-    assert_eq!(store.list_order_events(first.id).await.unwrap().len(), 1, "no event for the duplicate");
+    assert_eq!(
+        store.list_order_events(first.id).await.unwrap().len(),
+        1,
+        "no event for the duplicate"
+    );
 
     // The same key on another account, and orders without key, do not collide.
-    assert!(matches!(store.insert_order(&order(&b, Some("key-1")), &NewEvent::new("r")).await.unwrap(), InsertOrder::Inserted(_)));
+    assert!(matches!(
+        store
+            .insert_order(&order(&b, Some("key-1")), &NewEvent::new("r"))
+            .await
+            .unwrap(),
+        InsertOrder::Inserted(_)
+    ));
     for _ in 0..2 {
-        assert!(matches!(store.insert_order(&order(&a, None), &NewEvent::new("r")).await.unwrap(), InsertOrder::Inserted(_)));
+        assert!(matches!(
+            store
+                .insert_order(&order(&a, None), &NewEvent::new("r"))
+                .await
+                .unwrap(),
+            InsertOrder::Inserted(_)
+        ));
     }
-    assert_eq!(store.find_order_by_client_key(a.id, "key-1").await.unwrap().unwrap().id, first.id);
-    assert_eq!(store.find_order_by_client_key(a.id, "nope").await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_order_by_client_key(a.id, "key-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        first.id
+    );
+    assert_eq!(
+        store.find_order_by_client_key(a.id, "nope").await.unwrap(),
+        None
+    );
 }
 
 async fn concurrent_inserts_with_one_key_make_one_order(db: TestDb) {
@@ -166,7 +234,12 @@ async fn concurrent_inserts_with_one_key_make_one_order(db: TestDb) {
     let tasks = (0..24).map(|_| {
         let store = store.clone();
         let a = a.clone();
-        tokio::spawn(async move { store.insert_order(&order(&a, Some("burst")), &NewEvent::new("r")).await.unwrap() })
+        tokio::spawn(async move {
+            store
+                .insert_order(&order(&a, Some("burst")), &NewEvent::new("r"))
+                .await
+                .unwrap()
+        })
     });
     let outcomes = futures::future::join_all(tasks).await;
     let mut inserted = 0;
@@ -193,33 +266,84 @@ async fn order_changes_are_compare_and_set_with_their_event(db: TestDb) {
     let p = project(&store).await;
     let a = account(&store, p.id).await;
     let o = order(&a, Some("k"));
-    store.insert_order(&o, &NewEvent::new("received")).await.unwrap();
+    store
+        .insert_order(&o, &NewEvent::new("received"))
+        .await
+        .unwrap();
 
     let mut invited = change(OrderStatus::Invited, "invited");
     invited.remote_id = Some("r-1".into());
     invited.test_url = Some("https://t/1".into());
     invited.provider_data = Some(json!({"testtaker_id": 4276}));
-    let updated = store.update_order(o.id, OrderStatus::Pending, &invited).await.unwrap().unwrap();
+    let updated = store
+        .update_order(o.id, OrderStatus::Pending, &invited)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(updated.status, OrderStatus::Invited);
     assert_eq!(updated.remote_id.as_deref(), Some("r-1"));
     assert_eq!(updated.provider_data, json!({"testtaker_id": 4276}));
     assert_eq!(updated.updated_at, invited.at);
 
     // A stale expectation changes nothing and records nothing.
-    assert!(store.update_order(o.id, OrderStatus::Pending, &change(OrderStatus::Failed, "late")).await.unwrap().is_none());
-    let kept = store.update_order(o.id, OrderStatus::Invited, &change(OrderStatus::InProgress, "started")).await.unwrap().unwrap();
-    assert_eq!(kept.remote_id.as_deref(), Some("r-1"), "unset fields are kept");
+    assert!(store
+        .update_order(
+            o.id,
+            OrderStatus::Pending,
+            &change(OrderStatus::Failed, "late")
+        )
+        .await
+        .unwrap()
+        .is_none());
+    let kept = store
+        .update_order(
+            o.id,
+            OrderStatus::Invited,
+            &change(OrderStatus::InProgress, "started"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        kept.remote_id.as_deref(),
+        Some("r-1"),
+        "unset fields are kept"
+    );
     assert_eq!(kept.test_url.as_deref(), Some("https://t/1"));
 
     let events = store.list_order_events(o.id).await.unwrap();
-    let steps: Vec<(Option<OrderStatus>, OrderStatus, &str)> = events.iter().map(|e| (e.from_status, e.to_status, e.message.as_str())).collect();
-    assert_eq!(steps, vec![
-        (None, OrderStatus::Pending, "received"),
-        (Some(OrderStatus::Pending), OrderStatus::Invited, "invited"),
-        (Some(OrderStatus::Invited), OrderStatus::InProgress, "started"),
-    ]);
-    assert_eq!(store.find_order_by_remote_id("sandbox", "r-1").await.unwrap().unwrap().id, o.id);
-    assert_eq!(store.find_order_by_remote_id("testgorilla", "r-1").await.unwrap(), None);
+    let steps: Vec<(Option<OrderStatus>, OrderStatus, &str)> = events
+        .iter()
+        .map(|e| (e.from_status, e.to_status, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (None, OrderStatus::Pending, "received"),
+            (Some(OrderStatus::Pending), OrderStatus::Invited, "invited"),
+            (
+                Some(OrderStatus::Invited),
+                OrderStatus::InProgress,
+                "started"
+            ),
+        ]
+    );
+    assert_eq!(
+        store
+            .find_order_by_remote_id("sandbox", "r-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        o.id
+    );
+    assert_eq!(
+        store
+            .find_order_by_remote_id("testgorilla", "r-1")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn orders_list_newest_first_with_filters_and_cursor(db: TestDb) {
@@ -233,22 +357,77 @@ async fn orders_list_newest_first_with_filters_and_cursor(db: TestDb) {
         store.insert_order(&o, &NewEvent::new("r")).await.unwrap();
         ids.push(o.id);
     }
-    store.insert_order(&order(&other, None), &NewEvent::new("r")).await.unwrap();
-    store.update_order(ids[1], OrderStatus::Pending, &change(OrderStatus::Failed, "refused")).await.unwrap();
+    store
+        .insert_order(&order(&other, None), &NewEvent::new("r"))
+        .await
+        .unwrap();
+    store
+        .update_order(
+            ids[1],
+            OrderStatus::Pending,
+            &change(OrderStatus::Failed, "refused"),
+        )
+        .await
+        .unwrap();
 
-    let page = |before: Option<Uuid>| OrderFilter { project_id: Some(p.id), before, limit: 2, ..Default::default() };
+    let page = |before: Option<Uuid>| OrderFilter {
+        project_id: Some(p.id),
+        before,
+        limit: 2,
+        ..Default::default()
+    };
     let first = store.list_orders(&page(None)).await.unwrap();
-    assert_eq!(first.iter().map(|o| o.id).collect::<Vec<_>>(), vec![ids[4], ids[3]]);
+    assert_eq!(
+        first.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[3]]
+    );
     let second = store.list_orders(&page(Some(ids[3]))).await.unwrap();
-    assert_eq!(second.iter().map(|o| o.id).collect::<Vec<_>>(), vec![ids[2], ids[1]]);
+    assert_eq!(
+        second.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1]]
+    );
 
-    let failed = store.list_orders(&OrderFilter { status: Some(OrderStatus::Failed), limit: 10, ..Default::default() }).await.unwrap();
-    assert_eq!(failed.iter().map(|o| o.id).collect::<Vec<_>>(), vec![ids[1]]);
-    let by_account = store.list_orders(&OrderFilter { account_id: Some(other.id), limit: 10, ..Default::default() }).await.unwrap();
+    let failed = store
+        .list_orders(&OrderFilter {
+            status: Some(OrderStatus::Failed),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        failed.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
+    let by_account = store
+        .list_orders(&OrderFilter {
+            account_id: Some(other.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(by_account.len(), 1);
-    let by_provider = store.list_orders(&OrderFilter { provider: Some("testgorilla".into()), limit: 10, ..Default::default() }).await.unwrap();
+    let by_provider = store
+        .list_orders(&OrderFilter {
+            provider: Some("testgorilla".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(by_provider.is_empty());
-    assert_eq!(store.list_orders(&OrderFilter { limit: 100, ..Default::default() }).await.unwrap().len(), 6);
+    assert_eq!(
+        store
+            .list_orders(&OrderFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        6
+    );
 }
 
 async fn due_polls_are_claimed_once_under_a_lease(db: TestDb) {
@@ -267,26 +446,55 @@ async fn due_polls_are_claimed_once_under_a_lease(db: TestDb) {
     let mut later = order(&a, Some("later"));
     later.status = OrderStatus::Invited;
     later.next_poll_at = Some(at + Duration::hours(1));
-    store.insert_order(&later, &NewEvent::new("r")).await.unwrap();
+    store
+        .insert_order(&later, &NewEvent::new("r"))
+        .await
+        .unwrap();
     let mut closed = order(&a, Some("closed"));
     closed.status = OrderStatus::Completed;
     closed.next_poll_at = Some(at - Duration::hours(1));
-    store.insert_order(&closed, &NewEvent::new("r")).await.unwrap();
+    store
+        .insert_order(&closed, &NewEvent::new("r"))
+        .await
+        .unwrap();
 
     let lease = at + Duration::minutes(2);
-    let (x, y) = tokio::join!(store.claim_due_polls(at, lease, 4), store.claim_due_polls(at, lease, 4));
+    let (x, y) = tokio::join!(
+        store.claim_due_polls(at, lease, 4),
+        store.claim_due_polls(at, lease, 4)
+    );
     let (x, y) = (x.unwrap(), y.unwrap());
     let claimed: Vec<Uuid> = x.iter().chain(y.iter()).map(|o| o.id).collect();
     let unique: HashSet<Uuid> = claimed.iter().copied().collect();
     assert_eq!(claimed.len(), unique.len(), "no order claimed twice");
-    assert_eq!(unique, due.iter().copied().collect::<HashSet<_>>(), "all due open orders, nothing else");
-    assert!(x.iter().chain(y.iter()).all(|o| o.next_poll_at == Some(lease)));
-    assert!(store.claim_due_polls(at, lease, 10).await.unwrap().is_empty(), "leased orders are not due");
-    let oldest_first = store.claim_due_polls(lease, lease + Duration::minutes(2), 1).await.unwrap();
+    assert_eq!(
+        unique,
+        due.iter().copied().collect::<HashSet<_>>(),
+        "all due open orders, nothing else"
+    );
+    assert!(x
+        .iter()
+        .chain(y.iter())
+        .all(|o| o.next_poll_at == Some(lease)));
+    assert!(
+        store
+            .claim_due_polls(at, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased orders are not due"
+    );
+    let oldest_first = store
+        .claim_due_polls(lease, lease + Duration::minutes(2), 1)
+        .await
+        .unwrap();
     assert_eq!(oldest_first.len(), 1);
 
     store.set_next_poll(due[0], None).await.unwrap();
-    assert_eq!(store.get_order(due[0]).await.unwrap().unwrap().next_poll_at, None);
+    assert_eq!(
+        store.get_order(due[0]).await.unwrap().unwrap().next_poll_at,
+        None
+    );
 }
 
 on_both_databases!(

@@ -18,7 +18,11 @@ async fn packages_page_through_with_the_cursor(db: TestDb) {
     let mut next: Option<String> = None;
     let mut pages = 0;
     loop {
-        let mut request = app.unified(Method::GET, PACKAGES, &tenant).query(&[("page_size", "2"), ("raw", "false"), ("foo", "bar")]);
+        let mut request = app.unified(Method::GET, PACKAGES, &tenant).query(&[
+            ("page_size", "2"),
+            ("raw", "false"),
+            ("foo", "bar"),
+        ]);
         if let Some(cursor) = &next {
             request = request.query(&[("next", cursor)]);
         }
@@ -27,8 +31,16 @@ async fn packages_page_through_with_the_cursor(db: TestDb) {
         let data = body["data"].as_array().unwrap();
         assert!(data.len() <= 2);
         for package in data {
-            let keys: HashSet<&str> = package.as_object().unwrap().keys().map(String::as_str).collect();
-            assert_eq!(keys, HashSet::from(["id", "remote_id", "name", "description"]));
+            let keys: HashSet<&str> = package
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                keys,
+                HashSet::from(["id", "remote_id", "name", "description"])
+            );
             ids.push(package["id"].as_str().unwrap().to_string());
         }
         match body["next"].as_str() {
@@ -41,53 +53,112 @@ async fn packages_page_through_with_the_cursor(db: TestDb) {
     }
     assert_eq!(pages, 3);
     assert_eq!(ids.len(), 5);
-    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 5, "no package twice");
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        5,
+        "no package twice"
+    );
 
-    let default_page = expect_json(app.unified(Method::GET, PACKAGES, &tenant).send().await.unwrap(), StatusCode::OK).await;
+    let default_page = expect_json(
+        app.unified(Method::GET, PACKAGES, &tenant)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(default_page["data"].as_array().unwrap().len(), 5);
 
     // Both encodings of the updated_after filter StackOne clients use.
     for key in ["updated_after", "filter[updated_after]"] {
         let body = expect_json(
-            app.unified(Method::GET, PACKAGES, &tenant).query(&[(key, "2025-06-01T00:00:00.000Z")]).send().await.unwrap(),
+            app.unified(Method::GET, PACKAGES, &tenant)
+                .query(&[(key, "2025-06-01T00:00:00.000Z")])
+                .send()
+                .await
+                .unwrap(),
             StatusCode::OK,
         )
         .await;
         assert_eq!(body["data"].as_array().unwrap().len(), 2, "{key}");
     }
 
-    let bad_cursor = app.unified(Method::GET, PACKAGES, &tenant).query(&[("next", "%%%")]).send().await.unwrap();
+    let bad_cursor = app
+        .unified(Method::GET, PACKAGES, &tenant)
+        .query(&[("next", "%%%")])
+        .send()
+        .await
+        .unwrap();
     expect_error(bad_cursor, StatusCode::BAD_REQUEST, "next").await;
-    let bad_size = app.unified(Method::GET, PACKAGES, &tenant).query(&[("page_size", "lots")]).send().await.unwrap();
+    let bad_size = app
+        .unified(Method::GET, PACKAGES, &tenant)
+        .query(&[("page_size", "lots")])
+        .send()
+        .await
+        .unwrap();
     expect_error(bad_size, StatusCode::BAD_REQUEST, "page_size").await;
-    let bad_date = app.unified(Method::GET, PACKAGES, &tenant).query(&[("updated_after", "yesterday")]).send().await.unwrap();
+    let bad_date = app
+        .unified(Method::GET, PACKAGES, &tenant)
+        .query(&[("updated_after", "yesterday")])
+        .send()
+        .await
+        .unwrap();
     expect_error(bad_date, StatusCode::BAD_REQUEST, "updated_after").await;
 
     let one = expect_json(
-        app.unified(Method::GET, &format!("{PACKAGES}/sandbox-coding"), &tenant).send().await.unwrap(),
+        app.unified(Method::GET, &format!("{PACKAGES}/sandbox-coding"), &tenant)
+            .send()
+            .await
+            .unwrap(),
         StatusCode::OK,
     )
     .await;
     assert_eq!(one["data"]["id"], "sandbox-coding");
     assert_eq!(one["data"]["name"], "Coding (sandbox)");
-    let missing = app.unified(Method::GET, &format!("{PACKAGES}/nope"), &tenant).send().await.unwrap();
+    let missing = app
+        .unified(Method::GET, &format!("{PACKAGES}/nope"), &tenant)
+        .send()
+        .await
+        .unwrap();
     expect_error(missing, StatusCode::NOT_FOUND, "nope").await;
 }
 
 async fn an_order_returns_the_flat_stackone_body_and_reads_back(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     let tenant = app.create_tenant().await;
-    let body = stackone_order("ats-order-1", "sestier.romain123@gmail.com", "sandbox-coding");
+    let body = stackone_order(
+        "ats-order-1",
+        "sestier.romain123@gmail.com",
+        "sandbox-coding",
+    );
     let created = expect_json(app.order(&tenant, &body).await, StatusCode::OK).await;
-    let keys: HashSet<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: HashSet<&str> = created
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, HashSet::from(["id", "remote_id", "test_url"]));
     let order_id = created["id"].as_str().unwrap();
-    assert!(uuid::Uuid::parse_str(order_id).is_ok(), "the gateway's own order id");
+    assert!(
+        uuid::Uuid::parse_str(order_id).is_ok(),
+        "the gateway's own order id"
+    );
     let remote_id = created["remote_id"].as_str().unwrap();
     assert!(remote_id.starts_with("sbx_"));
-    assert_eq!(created["test_url"], json!(format!("{}/sandbox/tests/{remote_id}", app.url)));
+    assert_eq!(
+        created["test_url"],
+        json!(format!("{}/sandbox/tests/{remote_id}", app.url))
+    );
 
-    let read = expect_json(app.unified(Method::GET, &format!("{ORDERS}/{order_id}"), &tenant).send().await.unwrap(), StatusCode::OK).await;
+    let read = expect_json(
+        app.unified(Method::GET, &format!("{ORDERS}/{order_id}"), &tenant)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     let data = &read["data"];
     assert_eq!(data["id"], json!(order_id));
     assert_eq!(data["client_order_id"], "ats-order-1");
@@ -101,10 +172,28 @@ async fn an_order_returns_the_flat_stackone_body_and_reads_back(db: TestDb) {
     assert_eq!(data["results_update_url"], body["results_update_url"]);
 
     // The caller's own id finds the order too.
-    let by_client_id = expect_json(app.unified(Method::GET, &format!("{ORDERS}/ats-order-1"), &tenant).send().await.unwrap(), StatusCode::OK).await;
+    let by_client_id = expect_json(
+        app.unified(Method::GET, &format!("{ORDERS}/ats-order-1"), &tenant)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(by_client_id["data"]["id"], json!(order_id));
 
-    let results = expect_json(app.unified(Method::GET, &format!("{ORDERS}/{order_id}/results"), &tenant).send().await.unwrap(), StatusCode::OK).await;
+    let results = expect_json(
+        app.unified(
+            Method::GET,
+            &format!("{ORDERS}/{order_id}/results"),
+            &tenant,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(results["data"]["id"], json!(order_id));
     assert_eq!(results["data"]["remote_id"], json!(remote_id));
     assert_eq!(results["data"]["result"]["value"], "initiated");
@@ -118,7 +207,8 @@ async fn the_same_key_and_body_replays_and_a_different_body_conflicts(db: TestDb
     let first = expect_json(app.order(&tenant, &body).await, StatusCode::OK).await;
 
     // Same JSON with other key order and spacing is the same request.
-    let reordered: Value = serde_json::from_str(&serde_json::to_string_pretty(&body).unwrap()).unwrap();
+    let reordered: Value =
+        serde_json::from_str(&serde_json::to_string_pretty(&body).unwrap()).unwrap();
     let replay = expect_json(app.order(&tenant, &reordered).await, StatusCode::OK).await;
     assert_eq!(replay, first, "the original 200 body");
 
@@ -131,7 +221,10 @@ async fn the_same_key_and_body_replays_and_a_different_body_conflicts(db: TestDb
     let mut anonymous = body.clone();
     anonymous.as_object_mut().unwrap().remove("id");
     let send = |key: &'static str| {
-        app.unified(Method::POST, ORDERS, &tenant).header("Idempotency-Key", key).json(&anonymous).send()
+        app.unified(Method::POST, ORDERS, &tenant)
+            .header("Idempotency-Key", key)
+            .json(&anonymous)
+            .send()
     };
     let a = expect_json(send("key-a").await.unwrap(), StatusCode::OK).await;
     let a_again = expect_json(send("key-a").await.unwrap(), StatusCode::OK).await;
@@ -139,7 +232,11 @@ async fn the_same_key_and_body_replays_and_a_different_body_conflicts(db: TestDb
     assert_eq!(a, a_again);
     assert_ne!(a["id"], b["id"]);
 
-    assert_eq!(app.count_rows(&db, "orders").await, 3, "ats-42, key-a, key-b");
+    assert_eq!(
+        app.count_rows(&db, "orders").await,
+        3,
+        "ats-42, key-a, key-b"
+    );
 }
 
 async fn concurrent_duplicates_make_one_order_and_one_vendor_call(db: TestDb) {
@@ -152,12 +249,18 @@ async fn concurrent_duplicates_make_one_order_and_one_vendor_call(db: TestDb) {
     for response in responses {
         bodies.push(expect_json(response, StatusCode::OK).await);
     }
-    assert!(bodies.iter().all(|b| b == &bodies[0]), "every duplicate gets the same body: {bodies:?}");
+    assert!(
+        bodies.iter().all(|b| b == &bodies[0]),
+        "every duplicate gets the same body: {bodies:?}"
+    );
     assert_eq!(app.count_rows(&db, "orders").await, 1);
     // The sandbox mints a new invitation id per call: one id means one vendor call.
     let order_id = uuid::Uuid::parse_str(bodies[0]["id"].as_str().unwrap()).unwrap();
     let events = app.gateway.store.list_order_events(order_id).await.unwrap();
-    let invites = events.iter().filter(|e| e.message == "invitation created at the vendor").count();
+    let invites = events
+        .iter()
+        .filter(|e| e.message == "invitation created at the vendor")
+        .count();
     assert_eq!(invites, 1, "{events:?}");
 }
 
@@ -165,19 +268,39 @@ async fn a_refused_invitation_fails_the_order_and_the_same_id_can_retry(db: Test
     let app = TestApp::spawn(&db).await;
     let tenant = app.create_tenant().await;
     let refused = stackone_order("retry-1", "refuse@example.com", "sandbox-coding");
-    let error = expect_error(app.order(&tenant, &refused).await, StatusCode::BAD_REQUEST, "refused").await;
-    let provider_errors = error["provider_errors"].as_array().expect("provider_errors");
+    let error = expect_error(
+        app.order(&tenant, &refused).await,
+        StatusCode::BAD_REQUEST,
+        "refused",
+    )
+    .await;
+    let provider_errors = error["provider_errors"]
+        .as_array()
+        .expect("provider_errors");
     assert_eq!(provider_errors[0]["status"], 400);
     assert!(provider_errors[0]["raw"].is_object());
     let orders = app.admin_get("/admin/orders?status=failed").await;
     assert_eq!(orders["data"].as_array().unwrap().len(), 1);
     let order_id = orders["data"][0]["id"].as_str().unwrap().to_string();
-    assert!(orders["data"][0]["failure_reason"].as_str().unwrap().contains("refused"));
+    assert!(orders["data"][0]["failure_reason"]
+        .as_str()
+        .unwrap()
+        .contains("refused"));
 
     // The same id and body: tried again at the vendor (and refused again).
-    expect_error(app.order(&tenant, &refused).await, StatusCode::BAD_REQUEST, "refused").await;
+    expect_error(
+        app.order(&tenant, &refused).await,
+        StatusCode::BAD_REQUEST,
+        "refused",
+    )
+    .await;
     let detail = app.admin_get(&format!("/admin/orders/{order_id}")).await;
-    let statuses: Vec<&str> = detail["timeline"].as_array().unwrap().iter().map(|e| e["to_status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["pending", "failed", "pending", "failed"]);
     assert_eq!(app.count_rows(&db, "orders").await, 1);
 }
@@ -190,71 +313,205 @@ async fn bad_input_is_refused_and_writes_nothing(db: TestDb) {
     let url = format!("{}{ORDERS}", app.url);
 
     // Authentication.
-    let no_auth = app.client.post(&url).header("x-account-id", &tenant.account_id).json(&good).send().await.unwrap();
+    let no_auth = app
+        .client
+        .post(&url)
+        .header("x-account-id", &tenant.account_id)
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
     expect_error(no_auth, StatusCode::UNAUTHORIZED, "Authorization").await;
-    let garbled = app.client.post(&url).header("authorization", "Basic ???").header("x-account-id", &tenant.account_id).json(&good).send().await.unwrap();
+    let garbled = app
+        .client
+        .post(&url)
+        .header("authorization", "Basic ???")
+        .header("x-account-id", &tenant.account_id)
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
     expect_error(garbled, StatusCode::UNAUTHORIZED, "malformed").await;
-    let wrong_key = app.client.post(&url).basic_auth("agw_not_a_key", Some("")).header("x-account-id", &tenant.account_id).json(&good).send().await.unwrap();
+    let wrong_key = app
+        .client
+        .post(&url)
+        .basic_auth("agw_not_a_key", Some(""))
+        .header("x-account-id", &tenant.account_id)
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
     expect_error(wrong_key, StatusCode::UNAUTHORIZED, "not valid").await;
 
     // Accounts.
-    let no_account = app.client.post(&url).basic_auth(&tenant.api_key, Some("")).json(&good).send().await.unwrap();
+    let no_account = app
+        .client
+        .post(&url)
+        .basic_auth(&tenant.api_key, Some(""))
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
     expect_error(no_account, StatusCode::BAD_REQUEST, "x-account-id").await;
-    let unknown = app.client.post(&url).basic_auth(&tenant.api_key, Some("")).header("x-account-id", uuid::Uuid::now_v7().to_string()).json(&good).send().await.unwrap();
+    let unknown = app
+        .client
+        .post(&url)
+        .basic_auth(&tenant.api_key, Some(""))
+        .header("x-account-id", uuid::Uuid::now_v7().to_string())
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
     expect_error(unknown, StatusCode::NOT_FOUND, "linked account").await;
-    let foreign = app.client.post(&url).basic_auth(&tenant.api_key, Some("")).header("x-account-id", &other.account_id).json(&good).send().await.unwrap();
+    let foreign = app
+        .client
+        .post(&url)
+        .basic_auth(&tenant.api_key, Some(""))
+        .header("x-account-id", &other.account_id)
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
     expect_error(foreign, StatusCode::NOT_FOUND, "linked account").await;
 
     // Bodies.
     let post_raw = |body: &'static str| {
-        app.unified(Method::POST, ORDERS, &tenant).header("content-type", "application/json").body(body).send()
+        app.unified(Method::POST, ORDERS, &tenant)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
     };
-    expect_error(post_raw("{\"id\": ").await.unwrap(), StatusCode::BAD_REQUEST, "not valid JSON").await;
-    expect_error(post_raw("").await.unwrap(), StatusCode::BAD_REQUEST, "request body").await;
-    expect_error(post_raw("[]").await.unwrap(), StatusCode::BAD_REQUEST, "JSON object").await;
-    expect_error(post_raw(r#"{"package": {"id": 7}}"#).await.unwrap(), StatusCode::BAD_REQUEST, "package.id").await;
-    expect_error(post_raw(r#"{"candidate": {"emails": "ada@example.com"}}"#).await.unwrap(), StatusCode::BAD_REQUEST, "candidate.emails").await;
+    expect_error(
+        post_raw("{\"id\": ").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "not valid JSON",
+    )
+    .await;
+    expect_error(
+        post_raw("").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "request body",
+    )
+    .await;
+    expect_error(
+        post_raw("[]").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "JSON object",
+    )
+    .await;
+    expect_error(
+        post_raw(r#"{"package": {"id": 7}}"#).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "package.id",
+    )
+    .await;
+    expect_error(
+        post_raw(r#"{"candidate": {"emails": "ada@example.com"}}"#)
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "candidate.emails",
+    )
+    .await;
 
     let mut no_package = good.clone();
     no_package["package"] = Value::Null;
-    expect_error(app.order(&tenant, &no_package).await, StatusCode::BAD_REQUEST, "package.id").await;
+    expect_error(
+        app.order(&tenant, &no_package).await,
+        StatusCode::BAD_REQUEST,
+        "package.id",
+    )
+    .await;
     let mut no_email = good.clone();
     no_email["candidate"]["emails"] = json!([]);
-    expect_error(app.order(&tenant, &no_email).await, StatusCode::BAD_REQUEST, "candidate.emails").await;
+    expect_error(
+        app.order(&tenant, &no_email).await,
+        StatusCode::BAD_REQUEST,
+        "candidate.emails",
+    )
+    .await;
     let mut bad_email = good.clone();
     bad_email["candidate"]["emails"] = json!([{"value": "not-an-email"}]);
-    expect_error(app.order(&tenant, &bad_email).await, StatusCode::BAD_REQUEST, "email").await;
+    expect_error(
+        app.order(&tenant, &bad_email).await,
+        StatusCode::BAD_REQUEST,
+        "email",
+    )
+    .await;
     let mut unknown_package = good.clone();
     unknown_package["package"]["id"] = json!("no-such-test");
-    expect_error(app.order(&tenant, &unknown_package).await, StatusCode::NOT_FOUND, "package.id").await;
+    expect_error(
+        app.order(&tenant, &unknown_package).await,
+        StatusCode::NOT_FOUND,
+        "package.id",
+    )
+    .await;
     let mut bad_url = good.clone();
     bad_url["results_update_url"] = json!("ftp://ats/results");
-    expect_error(app.order(&tenant, &bad_url).await, StatusCode::BAD_REQUEST, "results_update_url").await;
+    expect_error(
+        app.order(&tenant, &bad_url).await,
+        StatusCode::BAD_REQUEST,
+        "results_update_url",
+    )
+    .await;
 
     let mut huge = good.clone();
     huge["passthrough"] = json!({"blob": "x".repeat(1024 * 1024 + 10)});
-    expect_error(app.order(&tenant, &huge).await, StatusCode::PAYLOAD_TOO_LARGE, "1 MiB").await;
+    expect_error(
+        app.order(&tenant, &huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "1 MiB",
+    )
+    .await;
 
     // Routes and methods.
-    let unknown_route = app.unified(Method::GET, "/unified/ats/assessments/nothing", &tenant).send().await.unwrap();
+    let unknown_route = app
+        .unified(Method::GET, "/unified/ats/assessments/nothing", &tenant)
+        .send()
+        .await
+        .unwrap();
     expect_error(unknown_route, StatusCode::NOT_FOUND, "route").await;
-    let wrong_method = app.unified(Method::DELETE, ORDERS, &tenant).send().await.unwrap();
+    let wrong_method = app
+        .unified(Method::DELETE, ORDERS, &tenant)
+        .send()
+        .await
+        .unwrap();
     expect_error(wrong_method, StatusCode::METHOD_NOT_ALLOWED, "method").await;
 
     assert_eq!(app.count_rows(&db, "orders").await, 0);
     assert_eq!(app.count_rows(&db, "order_events").await, 0);
 
     // A revoked key stops working at once.
-    let revoked = app.admin(Method::DELETE, &format!("/admin/api-keys/{}", tenant.key_id)).send().await.unwrap();
+    let revoked = app
+        .admin(
+            Method::DELETE,
+            &format!("/admin/api-keys/{}", tenant.key_id),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(revoked.status(), StatusCode::OK);
-    expect_error(app.order(&tenant, &good).await, StatusCode::UNAUTHORIZED, "revoked").await;
+    expect_error(
+        app.order(&tenant, &good).await,
+        StatusCode::UNAUTHORIZED,
+        "revoked",
+    )
+    .await;
     assert_eq!(app.count_rows(&db, "orders").await, 0);
 }
 
 async fn a_pushed_result_updates_the_order(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     let tenant = app.create_tenant().await;
-    let created = expect_json(app.order(&tenant, &stackone_order("push-1", "ada@example.com", "sandbox-coding")).await, StatusCode::OK).await;
+    let created = expect_json(
+        app.order(
+            &tenant,
+            &stackone_order("push-1", "ada@example.com", "sandbox-coding"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
     let order_id = created["id"].as_str().unwrap();
     let path = format!("{ORDERS}/{order_id}/result");
     let update = json!({
@@ -267,30 +524,78 @@ async fn a_pushed_result_updates_the_order(db: TestDb) {
         "candidate": {"id": "cand-1", "profile_url": "https://ats/c1"},
         "passthrough": {"x": 1}
     });
-    let answer = expect_json(app.unified(Method::PATCH, &path, &tenant).json(&update).send().await.unwrap(), StatusCode::OK).await;
+    let answer = expect_json(
+        app.unified(Method::PATCH, &path, &tenant)
+            .json(&update)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(answer["statusCode"], 200);
     assert_eq!(answer["message"], "Record updated successfully.");
     assert!(chrono::DateTime::parse_from_rfc3339(answer["timestamp"].as_str().unwrap()).is_ok());
 
-    let results = expect_json(app.unified(Method::GET, &format!("{ORDERS}/{order_id}/results"), &tenant).send().await.unwrap(), StatusCode::OK).await;
+    let results = expect_json(
+        app.unified(
+            Method::GET,
+            &format!("{ORDERS}/{order_id}/results"),
+            &tenant,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     let data = &results["data"];
-    assert_eq!(data["result"], json!({"value": "passed", "source_value": "Passed"}));
+    assert_eq!(
+        data["result"],
+        json!({"value": "passed", "source_value": "Passed"})
+    );
     assert_eq!(data["score"]["value"], "80");
     assert_eq!(data["attachments"][0]["content_type"]["value"], "pdf");
     assert_eq!(data["id"], json!(order_id));
-    let order = expect_json(app.unified(Method::GET, &format!("{ORDERS}/{order_id}"), &tenant).send().await.unwrap(), StatusCode::OK).await;
+    let order = expect_json(
+        app.unified(Method::GET, &format!("{ORDERS}/{order_id}"), &tenant)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(order["data"]["status"], "completed");
 
     // Bad dates name the field; an order that is over does not go back to in progress.
-    let bad_date = app.unified(Method::PATCH, &path, &tenant).json(&json!({"start_date": "01/01/2025"})).send().await.unwrap();
+    let bad_date = app
+        .unified(Method::PATCH, &path, &tenant)
+        .json(&json!({"start_date": "01/01/2025"}))
+        .send()
+        .await
+        .unwrap();
     expect_error(bad_date, StatusCode::BAD_REQUEST, "start_date").await;
-    let backwards = app.unified(Method::PATCH, &path, &tenant).json(&json!({"result": {"value": "in_progress"}})).send().await.unwrap();
+    let backwards = app
+        .unified(Method::PATCH, &path, &tenant)
+        .json(&json!({"result": {"value": "in_progress"}}))
+        .send()
+        .await
+        .unwrap();
     expect_error(backwards, StatusCode::CONFLICT, "completed").await;
-    let missing = app.unified(Method::PATCH, &format!("{ORDERS}/nope/result"), &tenant).json(&json!({})).send().await.unwrap();
+    let missing = app
+        .unified(Method::PATCH, &format!("{ORDERS}/nope/result"), &tenant)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     expect_error(missing, StatusCode::NOT_FOUND, "nope").await;
     // Another project's key cannot see the order.
     let other = app.create_tenant().await;
-    let foreign = app.unified(Method::GET, &format!("{ORDERS}/{order_id}"), &other).send().await.unwrap();
+    let foreign = app
+        .unified(Method::GET, &format!("{ORDERS}/{order_id}"), &other)
+        .send()
+        .await
+        .unwrap();
     expect_error(foreign, StatusCode::NOT_FOUND, "order").await;
 }
 

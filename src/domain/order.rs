@@ -74,14 +74,17 @@ impl OrderStatus {
     /// (a newer reading of the same state, e.g. a revised score).
     pub fn check_transition(self, next: Self) -> Result<(), TransitionError> {
         use OrderStatus::*;
-        let allowed = match (self, next) {
-            (Pending, Invited | Failed) => true,
-            (Failed, Pending) => true,
-            (Invited, Invited | InProgress | Completed | Cancelled | Expired) => true,
-            (InProgress, InProgress | Completed | Cancelled | Expired) => true,
-            (Completed, Completed) => true,
-            _ => false,
-        };
+        let allowed = matches!(
+            (self, next),
+            (Pending, Invited | Failed)
+                | (Failed, Pending)
+                | (
+                    Invited,
+                    Invited | InProgress | Completed | Cancelled | Expired
+                )
+                | (InProgress, InProgress | Completed | Cancelled | Expired)
+                | (Completed, Completed)
+        );
         if allowed {
             Ok(())
         } else {
@@ -118,7 +121,11 @@ mod tests {
 
     #[test]
     fn the_happy_path_is_allowed() {
-        for (from, to) in [(Pending, Invited), (Invited, InProgress), (InProgress, Completed)] {
+        for (from, to) in [
+            (Pending, Invited),
+            (Invited, InProgress),
+            (InProgress, Completed),
+        ] {
             assert!(from.check_transition(to).is_ok(), "{from} → {to}");
         }
     }
@@ -127,12 +134,18 @@ mod tests {
     fn terminal_states_do_not_reopen() {
         for terminal in [Cancelled, Expired, Completed] {
             for next in [Pending, Invited, InProgress, Failed] {
-                assert!(terminal.check_transition(next).is_err(), "{terminal} → {next}");
+                assert!(
+                    terminal.check_transition(next).is_err(),
+                    "{terminal} → {next}"
+                );
             }
         }
         assert!(Cancelled.check_transition(Completed).is_err());
         assert!(Expired.check_transition(Expired).is_err());
-        assert!(Completed.check_transition(Completed).is_ok(), "a revised result");
+        assert!(
+            Completed.check_transition(Completed).is_ok(),
+            "a revised result"
+        );
     }
 
     #[test]

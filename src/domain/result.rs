@@ -79,7 +79,12 @@ pub fn outcome_result(
     outcome: &VendorOutcome,
     pass_mark: Option<f64>,
 ) -> AssessmentResult {
-    let value = match (outcome.status, outcome.passed, pass_mark, outcome.score_percent) {
+    let value = match (
+        outcome.status,
+        outcome.passed,
+        pass_mark,
+        outcome.score_percent,
+    ) {
         (OrderStatus::Completed, Some(true), _, _) => "passed",
         (OrderStatus::Completed, Some(false), _, _) => "failed",
         (OrderStatus::Completed, None, Some(mark), Some(score)) if score >= mark => "passed",
@@ -194,21 +199,35 @@ mod tests {
         assert_eq!(verdict.value.as_deref(), Some("failed"));
         assert_eq!(verdict.source_value, Some(json!({"status": "done"})));
         let score = result.score.unwrap();
-        assert_eq!((score.value.as_deref(), score.max.as_deref()), (Some("95"), Some("100")));
+        assert_eq!(
+            (score.value.as_deref(), score.max.as_deref()),
+            (Some("95"), Some("100"))
+        );
         assert_eq!(result.id.as_deref(), Some("ord"));
     }
 
     #[test]
     fn statuses_without_outcome() {
         assert_eq!(
-            status_result(&subject(), OrderStatus::Invited).result.unwrap().value.as_deref(),
+            status_result(&subject(), OrderStatus::Invited)
+                .result
+                .unwrap()
+                .value
+                .as_deref(),
             Some("initiated")
         );
         assert_eq!(
-            status_result(&subject(), OrderStatus::InProgress).result.unwrap().value.as_deref(),
+            status_result(&subject(), OrderStatus::InProgress)
+                .result
+                .unwrap()
+                .value
+                .as_deref(),
             Some("in_progress")
         );
-        assert_eq!(status_for_result_value("passed"), Some(OrderStatus::Completed));
+        assert_eq!(
+            status_for_result_value("passed"),
+            Some(OrderStatus::Completed)
+        );
         assert_eq!(status_for_result_value("weird"), None);
     }
 }

@@ -150,11 +150,15 @@ impl OrderRequest {
     }
 
     pub fn first_name(&self) -> Option<&str> {
-        self.candidate.as_ref().and_then(|c| non_blank(&c.first_name))
+        self.candidate
+            .as_ref()
+            .and_then(|c| non_blank(&c.first_name))
     }
 
     pub fn last_name(&self) -> Option<&str> {
-        self.candidate.as_ref().and_then(|c| non_blank(&c.last_name))
+        self.candidate
+            .as_ref()
+            .and_then(|c| non_blank(&c.last_name))
     }
 
     /// "First Last", or whichever part is present.

@@ -26,7 +26,12 @@ pub fn routes() -> Router<Gateway> {
         .route("/admin/projects/{id}/api-keys", post(create_api_key))
         .route("/admin/api-keys/{id}", delete(revoke_api_key))
         .route("/admin/projects/{id}/accounts", post(create_account))
-        .route("/admin/accounts/{id}", get(get_account).patch(update_account).delete(delete_account))
+        .route(
+            "/admin/accounts/{id}",
+            get(get_account)
+                .patch(update_account)
+                .delete(delete_account),
+        )
         .route("/admin/orders", get(list_orders))
         .route("/admin/orders/{id}", get(get_order))
 }
@@ -167,7 +172,11 @@ fn account_view(a: &AccountRecord) -> AccountView {
 #[utoipa::path(post, path = "/admin/projects", tag = "Admin", request_body = NameRequest,
     responses((status = 201, body = CreatedProject), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody)),
     security(("admin" = [])))]
-pub async fn create_project(_: Operator, State(gateway): State<Gateway>, body: Bytes) -> Result<(StatusCode, Json<CreatedProject>), ApiError> {
+pub async fn create_project(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedProject>), ApiError> {
     let (request, _) = parse_json::<NameRequest>(&body)?;
     let created = gateway.create_project(&request.name).await?;
     Ok((
@@ -184,7 +193,10 @@ pub async fn create_project(_: Operator, State(gateway): State<Gateway>, body: B
 #[utoipa::path(get, path = "/admin/projects", tag = "Admin",
     responses((status = 200, body = ProjectList), (status = 401, body = super::error::ErrorBody)),
     security(("admin" = [])))]
-pub async fn list_projects(_: Operator, State(gateway): State<Gateway>) -> Result<Json<ProjectList>, ApiError> {
+pub async fn list_projects(
+    _: Operator,
+    State(gateway): State<Gateway>,
+) -> Result<Json<ProjectList>, ApiError> {
     let projects = gateway.store.list_projects().await?;
     Ok(Json(ProjectList {
         data: projects.iter().map(project_view).collect(),
@@ -194,7 +206,11 @@ pub async fn list_projects(_: Operator, State(gateway): State<Gateway>) -> Resul
 #[utoipa::path(get, path = "/admin/projects/{id}", tag = "Admin", params(("id" = Uuid, Path)),
     responses((status = 200, body = ProjectDetail), (status = 404, body = super::error::ErrorBody)),
     security(("admin" = [])))]
-pub async fn get_project(_: Operator, State(gateway): State<Gateway>, Path(id): Path<String>) -> Result<Json<ProjectDetail>, ApiError> {
+pub async fn get_project(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+) -> Result<Json<ProjectDetail>, ApiError> {
     let project = gateway.project(path_id(&id, "project")?).await?;
     let keys = gateway.store.list_api_keys(project.id).await?;
     let accounts = gateway.store.list_accounts(project.id).await?;
@@ -210,7 +226,12 @@ pub async fn get_project(_: Operator, State(gateway): State<Gateway>, Path(id): 
 #[utoipa::path(post, path = "/admin/projects/{id}/api-keys", tag = "Admin", params(("id" = Uuid, Path)), request_body = NameRequest,
     responses((status = 201, body = CreatedApiKey), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("admin" = [])))]
-pub async fn create_api_key(_: Operator, State(gateway): State<Gateway>, Path(id): Path<String>, body: Bytes) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+pub async fn create_api_key(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     let project_id = path_id(&id, "project")?;
     let (request, _) = parse_json::<NameRequest>(&body)?;
     let created = gateway.create_api_key(project_id, &request.name).await?;
@@ -229,7 +250,11 @@ pub async fn create_api_key(_: Operator, State(gateway): State<Gateway>, Path(id
 #[utoipa::path(delete, path = "/admin/api-keys/{id}", tag = "Admin", params(("id" = Uuid, Path)),
     responses((status = 200, body = ApiKeyView, description = "The revoked key"), (status = 404, body = super::error::ErrorBody)),
     security(("admin" = [])))]
-pub async fn revoke_api_key(_: Operator, State(gateway): State<Gateway>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn revoke_api_key(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let key_id = path_id(&id, "API key")?;
     gateway.revoke_api_key(key_id).await?;
     Ok(Json(serde_json::json!({"id": key_id, "revoked": true})))
@@ -238,11 +263,22 @@ pub async fn revoke_api_key(_: Operator, State(gateway): State<Gateway>, Path(id
 #[utoipa::path(post, path = "/admin/projects/{id}/accounts", tag = "Admin", params(("id" = Uuid, Path)), request_body = CreateAccountRequest,
     responses((status = 201, body = AccountView), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("admin" = [])))]
-pub async fn create_account(_: Operator, State(gateway): State<Gateway>, Path(id): Path<String>, body: Bytes) -> Result<(StatusCode, Json<AccountView>), ApiError> {
+pub async fn create_account(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<AccountView>), ApiError> {
     let project_id = path_id(&id, "project")?;
     let (request, _) = parse_json::<CreateAccountRequest>(&body)?;
     let account = gateway
-        .create_account(project_id, &request.provider, &request.name, request.credentials, request.settings)
+        .create_account(
+            project_id,
+            &request.provider,
+            &request.name,
+            request.credentials,
+            request.settings,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(account_view(&account))))
 }
@@ -250,7 +286,11 @@ pub async fn create_account(_: Operator, State(gateway): State<Gateway>, Path(id
 #[utoipa::path(get, path = "/admin/accounts/{id}", tag = "Admin", params(("id" = Uuid, Path)),
     responses((status = 200, body = AccountView), (status = 404, body = super::error::ErrorBody)),
     security(("admin" = [])))]
-pub async fn get_account(_: Operator, State(gateway): State<Gateway>, Path(id): Path<String>) -> Result<Json<AccountView>, ApiError> {
+pub async fn get_account(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
     let account = gateway.account(path_id(&id, "linked account")?).await?;
     Ok(Json(account_view(&account)))
 }
@@ -258,7 +298,12 @@ pub async fn get_account(_: Operator, State(gateway): State<Gateway>, Path(id): 
 #[utoipa::path(patch, path = "/admin/accounts/{id}", tag = "Admin", params(("id" = Uuid, Path)), request_body = UpdateAccountRequest,
     responses((status = 200, body = AccountView), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("admin" = [])))]
-pub async fn update_account(_: Operator, State(gateway): State<Gateway>, Path(id): Path<String>, body: Bytes) -> Result<Json<AccountView>, ApiError> {
+pub async fn update_account(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<AccountView>, ApiError> {
     let account_id = path_id(&id, "linked account")?;
     let (request, _) = parse_json::<UpdateAccountRequest>(&body)?;
     let patch = AccountPatch {
@@ -273,7 +318,11 @@ pub async fn update_account(_: Operator, State(gateway): State<Gateway>, Path(id
 #[utoipa::path(delete, path = "/admin/accounts/{id}", tag = "Admin", params(("id" = Uuid, Path)),
     responses((status = 200, description = "Deleted; its orders are kept"), (status = 404, body = super::error::ErrorBody)),
     security(("admin" = [])))]
-pub async fn delete_account(_: Operator, State(gateway): State<Gateway>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn delete_account(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let account_id = path_id(&id, "linked account")?;
     gateway.delete_account(account_id).await?;
     Ok(Json(serde_json::json!({"id": account_id, "deleted": true})))
@@ -367,19 +416,30 @@ fn timeline_entry(e: OrderEvent) -> TimelineEntry {
 fn uuid_filter(field: &str, value: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     value
         .filter(|v| !v.is_empty())
-        .map(|v| Uuid::parse_str(v).map_err(|_| ApiError::bad_request(format!("{field}: not a valid id"))))
+        .map(|v| {
+            Uuid::parse_str(v)
+                .map_err(|_| ApiError::bad_request(format!("{field}: not a valid id")))
+        })
         .transpose()
 }
 
 #[utoipa::path(get, path = "/admin/orders", tag = "Admin", params(OrderListQuery),
     responses((status = 200, body = OrderList), (status = 400, body = super::error::ErrorBody)),
     security(("admin" = [])))]
-pub async fn list_orders(_: Operator, State(gateway): State<Gateway>, Query(query): Query<OrderListQuery>) -> Result<Json<OrderList>, ApiError> {
+pub async fn list_orders(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Query(query): Query<OrderListQuery>,
+) -> Result<Json<OrderList>, ApiError> {
     let status = query
         .status
         .as_deref()
         .filter(|s| !s.is_empty())
-        .map(|s| OrderStatus::parse(s).ok_or_else(|| ApiError::bad_request(format!("status: '{s}' is not an order status"))))
+        .map(|s| {
+            OrderStatus::parse(s).ok_or_else(|| {
+                ApiError::bad_request(format!("status: '{s}' is not an order status"))
+            })
+        })
         .transpose()?;
     let limit = parse_page_size(query.page_size.as_deref(), 25, 200)?;
     let filter = OrderFilter {
@@ -406,13 +466,16 @@ pub async fn list_orders(_: Operator, State(gateway): State<Gateway>, Query(quer
 #[utoipa::path(get, path = "/admin/orders/{id}", tag = "Admin", params(("id" = Uuid, Path)),
     responses((status = 200, body = OrderDetail), (status = 404, body = super::error::ErrorBody)),
     security(("admin" = [])))]
-pub async fn get_order(_: Operator, State(gateway): State<Gateway>, Path(id): Path<String>) -> Result<Json<OrderDetail>, ApiError> {
+pub async fn get_order(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderDetail>, ApiError> {
     let order_id = path_id(&id, "order")?;
     let order = gateway
         .store
         .get_order(order_id)
-        .await
-        ?
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no order with id '{id}'")))?;
     let events = gateway.store.list_order_events(order_id).await?;
     Ok(Json(OrderDetail {

@@ -16,10 +16,16 @@ pub const ACCOUNT_HEADER: &str = "x-account-id";
 
 /// The API key of `Authorization: Basic base64("<key>:")` (the password is ignored).
 fn basic_api_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let value = headers
-        .get(AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing Authorization header: expected Basic base64(\"<api key>:\")"))?;
-    let garbled = || ApiError::unauthorized("malformed Authorization header: expected Basic base64(\"<api key>:\")");
+    let value = headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized(
+            "missing Authorization header: expected Basic base64(\"<api key>:\")",
+        )
+    })?;
+    let garbled = || {
+        ApiError::unauthorized(
+            "malformed Authorization header: expected Basic base64(\"<api key>:\")",
+        )
+    };
     let text = value.to_str().map_err(|_| garbled())?.trim();
     let (scheme, encoded) = text.split_once(' ').ok_or_else(garbled)?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -27,7 +33,9 @@ fn basic_api_key(headers: &HeaderMap) -> Result<String, ApiError> {
     }
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| garbled())?;
     let decoded = String::from_utf8(decoded).map_err(|_| garbled())?;
-    let key = decoded.split_once(':').map_or(decoded.as_str(), |(user, _)| user);
+    let key = decoded
+        .split_once(':')
+        .map_or(decoded.as_str(), |(user, _)| user);
     if key.is_empty() {
         return Err(garbled());
     }
@@ -40,7 +48,10 @@ pub struct UnifiedCaller(pub Caller);
 impl FromRequestParts<Gateway> for UnifiedCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, gateway: &Gateway) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gateway: &Gateway,
+    ) -> Result<Self, Self::Rejection> {
         let key = basic_api_key(&parts.headers)?;
         let project_id = gateway.authenticate(&key).await?;
         let account_id = parts
@@ -60,7 +71,10 @@ pub struct Operator;
 impl FromRequestParts<Gateway> for Operator {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, gateway: &Gateway) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gateway: &Gateway,
+    ) -> Result<Self, Self::Rejection> {
         let presented = parts
             .headers
             .get(AUTHORIZATION)
@@ -68,7 +82,9 @@ impl FromRequestParts<Gateway> for Operator {
             .and_then(|v| v.trim().split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
-            .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <ADMIN_TOKEN>"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("expected Authorization: Bearer <ADMIN_TOKEN>")
+            })?;
         let expected = gateway.config.admin_token.expose();
         if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
             Ok(Self)
@@ -92,14 +108,25 @@ mod tests {
     #[test]
     fn the_key_is_the_basic_username() {
         let encoded = STANDARD.encode("agw_abc:");
-        assert_eq!(basic_api_key(&headers(&format!("Basic {encoded}"))).unwrap(), "agw_abc");
+        assert_eq!(
+            basic_api_key(&headers(&format!("Basic {encoded}"))).unwrap(),
+            "agw_abc"
+        );
         let encoded = STANDARD.encode("agw_abc:ignored");
-        assert_eq!(basic_api_key(&headers(&format!("basic {encoded}"))).unwrap(), "agw_abc");
+        assert_eq!(
+            basic_api_key(&headers(&format!("basic {encoded}"))).unwrap(),
+            "agw_abc"
+        );
     }
 
     #[test]
     fn garbled_headers_are_unauthorized() {
-        for value in ["Basic", "Basic !!!", "Bearer abc", &format!("Basic {}", STANDARD.encode(":pw"))] {
+        for value in [
+            "Basic",
+            "Basic !!!",
+            "Bearer abc",
+            &format!("Basic {}", STANDARD.encode(":pw")),
+        ] {
             let err = basic_api_key(&headers(value)).unwrap_err();
             assert_eq!(err.status, axum::http::StatusCode::UNAUTHORIZED, "{value}");
         }

@@ -67,7 +67,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid(m) => Self::bad_request(m),
             ServiceError::NotFound(m) => Self::not_found(m),
             ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
-            ServiceError::Provider(e) => e.into(),
+            ServiceError::Provider(e) => (*e).into(),
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "store failure");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -131,12 +131,13 @@ impl IntoResponse for ApiError {
 /// body-limit refusals) into the StackOne error body, so clients always get one shape.
 pub async fn normalize_error_bodies(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    // JSON errors are already ours; HTML ones are the sandbox's pages for people.
+    let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_ours {
         return response;
     }
     let message = match status {

@@ -9,12 +9,16 @@ use super::error::ApiError;
 /// Parses `bytes` as `T`, keeping the parsed `Value` as well (e.g. to hash the request).
 pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<(T, Value), ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("request body: expected a JSON object"));
+        return Err(ApiError::bad_request(
+            "request body: expected a JSON object",
+        ));
     }
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
     if !value.is_object() {
-        return Err(ApiError::bad_request("request body: expected a JSON object"));
+        return Err(ApiError::bad_request(
+            "request body: expected a JSON object",
+        ));
     }
     let typed = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
@@ -37,7 +41,11 @@ mod tests {
     fn a_wrong_type_names_the_field() {
         let body = Bytes::from_static(br#"{"candidate": {"emails": [{"value": 42}]}}"#);
         let err = parse_json::<OrderRequest>(&body).unwrap_err();
-        assert!(err.message.starts_with("candidate.emails[0].value:"), "{}", err.message);
+        assert!(
+            err.message.starts_with("candidate.emails[0].value:"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -45,7 +53,9 @@ mod tests {
         assert!(parse_json::<OrderRequest>(&Bytes::from_static(b"{")).is_err());
         assert!(parse_json::<OrderRequest>(&Bytes::from_static(b"[1]")).is_err());
         assert!(parse_json::<OrderRequest>(&Bytes::from_static(b"")).is_err());
-        let (order, _) = parse_json::<OrderRequest>(&Bytes::from_static(br#"{"package": null, "extra": 1}"#)).unwrap();
+        let (order, _) =
+            parse_json::<OrderRequest>(&Bytes::from_static(br#"{"package": null, "extra": 1}"#))
+                .unwrap();
         assert!(order.package.is_none());
     }
 }

@@ -28,17 +28,24 @@ pub struct Health {
 
 #[utoipa::path(get, path = "/healthz", tag = "Operations", responses((status = 200, body = Health, description = "The process is up")))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into() })
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "Operations",
     responses((status = 200, body = Health, description = "The database answers"), (status = 503, body = super::error::ErrorBody)))]
 pub async fn readyz(State(gateway): State<Gateway>) -> Result<Json<Health>, ApiError> {
     match gateway.store.ping().await {
-        Ok(()) => Ok(Json(Health { status: "ok".into() })),
+        Ok(()) => Ok(Json(Health {
+            status: "ok".into(),
+        })),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is not reachable"))
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not reachable",
+            ))
         }
     }
 }

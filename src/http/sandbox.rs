@@ -19,8 +19,14 @@ use crate::{
 pub fn routes() -> Router<Gateway> {
     Router::new()
         .route(&format!("{TEST_PAGE_PATH}/{{token}}"), get(show_test))
-        .route(&format!("{TEST_PAGE_PATH}/{{token}}/start"), post(start_test))
-        .route(&format!("{TEST_PAGE_PATH}/{{token}}/submit"), post(submit_test))
+        .route(
+            &format!("{TEST_PAGE_PATH}/{{token}}/start"),
+            post(start_test),
+        )
+        .route(
+            &format!("{TEST_PAGE_PATH}/{{token}}/submit"),
+            post(submit_test),
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,10 +60,20 @@ fn error_page(error: ServiceError) -> Response {
         ServiceError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
         other => {
             tracing::error!(error = %other, "sandbox page failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "something went wrong".to_string())
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "something went wrong".to_string(),
+            )
         }
     };
-    (status, Html(page("Sandbox test", &format!("<p>{}</p>", escape(&message))))).into_response()
+    (
+        status,
+        Html(page(
+            "Sandbox test",
+            &format!("<p>{}</p>", escape(&message)),
+        )),
+    )
+        .into_response()
 }
 
 fn render(order: &OrderRecord) -> String {
@@ -67,7 +83,9 @@ fn render(order: &OrderRecord) -> String {
         .as_ref()
         .and_then(|p| p.name.clone())
         .unwrap_or_else(|| order.package_id.clone());
-    let candidate = request.full_name().unwrap_or_else(|| order.candidate_email.clone());
+    let candidate = request
+        .full_name()
+        .unwrap_or_else(|| order.candidate_email.clone());
     let token = escape(order.remote_id.as_deref().unwrap_or_default());
     let intro = format!(
         "<p>Candidate: <strong>{}</strong><br>Test: <strong>{}</strong></p>",
@@ -121,9 +139,15 @@ pub async fn start_test(State(gateway): State<Gateway>, Path(token): Path<String
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "score=<0..100>"),
     responses((status = 303, description = "Submitted; back to the test page"), (status = 400, description = "Bad score", content_type = "text/html"),
               (status = 409, description = "The test is over", content_type = "text/html")))]
-pub async fn submit_test(State(gateway): State<Gateway>, Path(token): Path<String>, Form(form): Form<Submission>) -> Response {
+pub async fn submit_test(
+    State(gateway): State<Gateway>,
+    Path(token): Path<String>,
+    Form(form): Form<Submission>,
+) -> Response {
     let Ok(score) = form.score.trim().parse::<f64>() else {
-        return error_page(ServiceError::invalid("score: expected a number from 0 to 100"));
+        return error_page(ServiceError::invalid(
+            "score: expected a number from 0 to 100",
+        ));
     };
     match gateway.sandbox_submit(&token, score).await {
         Ok(_) => Redirect::to(&format!("{TEST_PAGE_PATH}/{token}")).into_response(),

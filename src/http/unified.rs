@@ -26,8 +26,14 @@ pub fn routes() -> Router<Gateway> {
         .route("/unified/ats/assessments/packages/{id}", get(get_package))
         .route("/unified/ats/assessments/orders", post(order_assessment))
         .route("/unified/ats/assessments/orders/{id}", get(get_order))
-        .route("/unified/ats/assessments/orders/{id}/results", get(get_results))
-        .route("/unified/ats/assessments/orders/{id}/result", patch(update_result))
+        .route(
+            "/unified/ats/assessments/orders/{id}/results",
+            get(get_results),
+        )
+        .route(
+            "/unified/ats/assessments/orders/{id}/result",
+            patch(update_result),
+        )
 }
 
 /// `AssessmentPackagePaginated`
@@ -68,9 +74,12 @@ pub struct UpdateResult {
 /// Query values by name; the first occurrence wins and unknown names are ignored (StackOne's
 /// SDK flattens `proxy` keys into the query).
 fn query_value<'a>(pairs: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()))
+    names.iter().find_map(|name| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    })
 }
 
 #[utoipa::path(
@@ -93,9 +102,10 @@ pub async fn list_packages(
     UnifiedCaller(caller): UnifiedCaller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<PackagePage>, ApiError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     let listing = PackageListing {
         page_size: query_value(&pairs, &["page_size"]),
         next: query_value(&pairs, &["next"]),
@@ -146,7 +156,9 @@ pub async fn order_assessment(
 ) -> Result<Json<CreateOrderResult>, ApiError> {
     let (request, value) = parse_json::<OrderRequest>(&body)?;
     let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
-    let created = gateway.place_order(&caller, request, &value, idempotency_key).await?;
+    let created = gateway
+        .place_order(&caller, request, &value, idempotency_key)
+        .await?;
     Ok(Json(created))
 }
 
@@ -181,7 +193,9 @@ pub async fn get_order(
     Path(id): Path<String>,
 ) -> Result<Json<OrderEnvelope>, ApiError> {
     let order = gateway.caller_order(&caller, &id).await?;
-    Ok(Json(OrderEnvelope { data: order_view(order) }))
+    Ok(Json(OrderEnvelope {
+        data: order_view(order),
+    }))
 }
 
 #[utoipa::path(
@@ -196,7 +210,9 @@ pub async fn get_results(
     Path(id): Path<String>,
 ) -> Result<Json<ResultEnvelope>, ApiError> {
     let order = gateway.caller_order(&caller, &id).await?;
-    Ok(Json(ResultEnvelope { data: current_result(&order) }))
+    Ok(Json(ResultEnvelope {
+        data: current_result(&order),
+    }))
 }
 
 #[utoipa::path(

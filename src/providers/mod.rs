@@ -115,22 +115,46 @@ pub trait Provider: Send + Sync {
     /// Checks an account's credentials and settings when it is created or changed.
     fn validate_account(&self, credentials: &Value, settings: &Value) -> Result<(), String>;
 
-    async fn list_packages(&self, account: &AccountContext, query: &PackageQuery) -> Result<PackagePage, ProviderError>;
+    async fn list_packages(
+        &self,
+        account: &AccountContext,
+        query: &PackageQuery,
+    ) -> Result<PackagePage, ProviderError>;
 
-    async fn get_package(&self, account: &AccountContext, id: &str) -> Result<AssessmentPackage, ProviderError>;
+    async fn get_package(
+        &self,
+        account: &AccountContext,
+        id: &str,
+    ) -> Result<AssessmentPackage, ProviderError>;
 
     /// What the adapter can tell about an order without calling the vendor (e.g. a malformed
     /// package id, a missing name the vendor requires). Runs before anything is written.
-    fn check_order(&self, account: &AccountContext, order: &OrderRequest) -> Result<(), ProviderError>;
+    fn check_order(
+        &self,
+        account: &AccountContext,
+        order: &OrderRequest,
+    ) -> Result<(), ProviderError>;
 
     /// Invites the candidate. Never retried blindly: recovery goes through the vendor's dedupe key.
-    async fn place_order(&self, account: &AccountContext, order: &PlaceOrder<'_>) -> Result<Invitation, ProviderError>;
+    async fn place_order(
+        &self,
+        account: &AccountContext,
+        order: &PlaceOrder<'_>,
+    ) -> Result<Invitation, ProviderError>;
 
     /// Reads the current state of an invitation from the vendor.
-    async fn fetch_result(&self, account: &AccountContext, order: &OrderRef<'_>) -> Result<VendorOutcome, ProviderError>;
+    async fn fetch_result(
+        &self,
+        account: &AccountContext,
+        order: &OrderRef<'_>,
+    ) -> Result<VendorOutcome, ProviderError>;
 
     /// Withdraws the invitation at the vendor.
-    async fn cancel(&self, account: &AccountContext, order: &OrderRef<'_>) -> Result<(), ProviderError>;
+    async fn cancel(
+        &self,
+        account: &AccountContext,
+        order: &OrderRef<'_>,
+    ) -> Result<(), ProviderError>;
 
     /// Reads a vendor callback body: the vendor's id of the invitation it is about. The body is
     /// only a hint; the gateway re-reads the result with `fetch_result`.

@@ -24,12 +24,45 @@ use crate::domain::{AssessmentPackage, OrderRequest, OrderStatus, VendorOutcome}
 /// Path of the candidate page, below `PUBLIC_URL`.
 pub const TEST_PAGE_PATH: &str = "/sandbox/tests";
 
-const PACKAGES: [(&str, &str, &str, (i32, u32, u32)); 5] = [
-    ("sandbox-coding", "Coding (sandbox)", "A simulated programming test with a score from 0 to 100.", (2025, 1, 10)),
-    ("sandbox-cognitive", "Cognitive ability (sandbox)", "A simulated reasoning test.", (2025, 3, 2)),
-    ("sandbox-english", "English proficiency (sandbox)", "A simulated language test.", (2025, 5, 20)),
-    ("sandbox-personality", "Personality (sandbox)", "A simulated personality questionnaire.", (2025, 8, 14)),
-    ("sandbox-typing", "Typing speed (sandbox)", "A simulated typing test.", (2025, 11, 1)),
+/// A fixed sandbox package and the day it last changed.
+struct FixedPackage {
+    id: &'static str,
+    name: &'static str,
+    description: &'static str,
+    updated: (i32, u32, u32),
+}
+
+const PACKAGES: [FixedPackage; 5] = [
+    FixedPackage {
+        id: "sandbox-coding",
+        name: "Coding (sandbox)",
+        description: "A simulated programming test with a score from 0 to 100.",
+        updated: (2025, 1, 10),
+    },
+    FixedPackage {
+        id: "sandbox-cognitive",
+        name: "Cognitive ability (sandbox)",
+        description: "A simulated reasoning test.",
+        updated: (2025, 3, 2),
+    },
+    FixedPackage {
+        id: "sandbox-english",
+        name: "English proficiency (sandbox)",
+        description: "A simulated language test.",
+        updated: (2025, 5, 20),
+    },
+    FixedPackage {
+        id: "sandbox-personality",
+        name: "Personality (sandbox)",
+        description: "A simulated personality questionnaire.",
+        updated: (2025, 8, 14),
+    },
+    FixedPackage {
+        id: "sandbox-typing",
+        name: "Typing speed (sandbox)",
+        description: "A simulated typing test.",
+        updated: (2025, 11, 1),
+    },
 ];
 
 /// How a sandbox test ends, steered by the candidate's email.
@@ -45,7 +78,11 @@ pub enum Steering {
 
 impl Steering {
     pub fn from_email(email: &str) -> Self {
-        let local = email.split('@').next().unwrap_or_default().to_ascii_lowercase();
+        let local = email
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let tags: Vec<&str> = local.split('+').collect();
         let has = |word: &str| tags.iter().any(|t| t.starts_with(word));
         if has("refuse") {
@@ -69,7 +106,9 @@ impl Steering {
             passed,
             start_date: Some(invited_at),
             submission_date: Some(now),
-            summary: Some(format!("Sandbox test completed automatically with {score}%")),
+            summary: Some(format!(
+                "Sandbox test completed automatically with {score}%"
+            )),
             ..VendorOutcome::status_only(
                 OrderStatus::Completed,
                 json!({"status": "auto_completed", "score": score}),
@@ -79,20 +118,34 @@ impl Steering {
             Self::Pass => completed(90.0, Some(true)),
             Self::Fail => completed(20.0, Some(false)),
             Self::Complete | Self::Refuse => completed(75.0, None),
-            Self::Expire => VendorOutcome::status_only(OrderStatus::Expired, json!({"status": "expired"})),
-            Self::Cancel => VendorOutcome::status_only(OrderStatus::Cancelled, json!({"status": "cancelled"})),
+            Self::Expire => {
+                VendorOutcome::status_only(OrderStatus::Expired, json!({"status": "expired"}))
+            }
+            Self::Cancel => {
+                VendorOutcome::status_only(OrderStatus::Cancelled, json!({"status": "cancelled"}))
+            }
         }
     }
 }
 
 /// The outcome of a test a person submitted on the sandbox page.
-pub fn submitted_outcome(score: f64, started_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> VendorOutcome {
+pub fn submitted_outcome(
+    score: f64,
+    started_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> VendorOutcome {
     VendorOutcome {
         score_percent: Some(score),
         start_date: started_at,
         submission_date: Some(now),
-        summary: Some(format!("Sandbox test submitted with {}%", crate::domain::format_score(score))),
-        ..VendorOutcome::status_only(OrderStatus::Completed, json!({"status": "submitted", "score": score}))
+        summary: Some(format!(
+            "Sandbox test submitted with {}%",
+            crate::domain::format_score(score)
+        )),
+        ..VendorOutcome::status_only(
+            OrderStatus::Completed,
+            json!({"status": "submitted", "score": score}),
+        )
     }
 }
 
@@ -108,16 +161,17 @@ impl SandboxProvider {
     }
 
     fn packages() -> impl Iterator<Item = (AssessmentPackage, DateTime<Utc>)> {
-        PACKAGES.iter().map(|(id, name, description, (y, m, d))| {
+        PACKAGES.iter().map(|fixed| {
+            let (y, m, d) = fixed.updated;
             let updated = Utc
-                .with_ymd_and_hms(*y, *m, *d, 0, 0, 0)
+                .with_ymd_and_hms(y, m, d, 0, 0, 0)
                 .single()
                 .unwrap_or_default();
             let package = AssessmentPackage {
-                id: Some(id.to_string()),
-                remote_id: Some(id.to_string()),
-                name: Some(name.to_string()),
-                description: Some(description.to_string()),
+                id: Some(fixed.id.to_string()),
+                remote_id: Some(fixed.id.to_string()),
+                name: Some(fixed.name.to_string()),
+                description: Some(fixed.description.to_string()),
             };
             (package, updated)
         })
@@ -145,14 +199,22 @@ impl Provider for SandboxProvider {
             Some(Value::String(v)) => crate::config::parse_duration(v)
                 .map(|_| ())
                 .map_err(|e| format!("settings.auto_complete_after: {e}")),
-            Some(_) => Err("settings.auto_complete_after: expected a duration string such as \"2s\"".into()),
+            Some(_) => Err(
+                "settings.auto_complete_after: expected a duration string such as \"2s\"".into(),
+            ),
         }
     }
 
-    async fn list_packages(&self, _account: &AccountContext, query: &PackageQuery) -> Result<PackagePage, ProviderError> {
+    async fn list_packages(
+        &self,
+        _account: &AccountContext,
+        query: &PackageQuery,
+    ) -> Result<PackagePage, ProviderError> {
         let offset = match &query.cursor {
             None => 0,
-            Some(c) => c.parse::<usize>().map_err(|_| ProviderError::rejected("next: not a cursor of this account"))?,
+            Some(c) => c
+                .parse::<usize>()
+                .map_err(|_| ProviderError::rejected("next: not a cursor of this account"))?,
         };
         let matching: Vec<AssessmentPackage> = Self::packages()
             .filter(|(_, updated)| query.updated_after.is_none_or(|after| *updated > after))
@@ -164,23 +226,37 @@ impl Provider for SandboxProvider {
         Ok(PackagePage { packages, next })
     }
 
-    async fn get_package(&self, _account: &AccountContext, id: &str) -> Result<AssessmentPackage, ProviderError> {
+    async fn get_package(
+        &self,
+        _account: &AccountContext,
+        id: &str,
+    ) -> Result<AssessmentPackage, ProviderError> {
         Self::packages()
             .map(|(p, _)| p)
             .find(|p| p.id.as_deref() == Some(id))
             .ok_or_else(|| ProviderError::not_found(format!("no package with id '{id}'")))
     }
 
-    fn check_order(&self, _account: &AccountContext, order: &OrderRequest) -> Result<(), ProviderError> {
+    fn check_order(
+        &self,
+        _account: &AccountContext,
+        order: &OrderRequest,
+    ) -> Result<(), ProviderError> {
         let id = order.package_id().unwrap_or_default();
         if Self::packages().any(|(p, _)| p.id.as_deref() == Some(id)) {
             Ok(())
         } else {
-            Err(ProviderError::not_found(format!("package.id: no package with id '{id}'")))
+            Err(ProviderError::not_found(format!(
+                "package.id: no package with id '{id}'"
+            )))
         }
     }
 
-    async fn place_order(&self, _account: &AccountContext, order: &PlaceOrder<'_>) -> Result<Invitation, ProviderError> {
+    async fn place_order(
+        &self,
+        _account: &AccountContext,
+        order: &PlaceOrder<'_>,
+    ) -> Result<Invitation, ProviderError> {
         if Steering::from_email(order.email) == Steering::Refuse {
             let raw = json!({"error": "candidate_refused", "message": format!("the sandbox refuses to invite {}", order.email)});
             return Err(ProviderError::Rejected {
@@ -201,7 +277,11 @@ impl Provider for SandboxProvider {
         })
     }
 
-    async fn fetch_result(&self, account: &AccountContext, order: &OrderRef<'_>) -> Result<VendorOutcome, ProviderError> {
+    async fn fetch_result(
+        &self,
+        account: &AccountContext,
+        order: &OrderRef<'_>,
+    ) -> Result<VendorOutcome, ProviderError> {
         let now = crate::domain::now();
         let due = Self::auto_complete_after(account)
             .and_then(|d| chrono::Duration::from_std(d).ok())
@@ -209,21 +289,33 @@ impl Provider for SandboxProvider {
         if due {
             Ok(Steering::from_email(order.email).outcome(order.invited_at, now))
         } else {
-            Ok(VendorOutcome::status_only(OrderStatus::Invited, json!({"status": "invited"})))
+            Ok(VendorOutcome::status_only(
+                OrderStatus::Invited,
+                json!({"status": "invited"}),
+            ))
         }
     }
 
-    async fn cancel(&self, _account: &AccountContext, _order: &OrderRef<'_>) -> Result<(), ProviderError> {
+    async fn cancel(
+        &self,
+        _account: &AccountContext,
+        _order: &OrderRef<'_>,
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 
     fn parse_callback(&self, _body: &[u8]) -> Result<String, ProviderError> {
         Err(ProviderError::Unsupported {
-            message: "the sandbox does not call back; its test page reports results directly".into(),
+            message: "the sandbox does not call back; its test page reports results directly"
+                .into(),
         })
     }
 
-    fn first_poll_after(&self, account: &AccountContext, _order: &OrderRequest) -> Option<Duration> {
+    fn first_poll_after(
+        &self,
+        account: &AccountContext,
+        _order: &OrderRequest,
+    ) -> Option<Duration> {
         Self::auto_complete_after(account)
     }
 }
@@ -244,7 +336,10 @@ mod tests {
     #[test]
     fn email_steers_the_outcome() {
         assert_eq!(Steering::from_email("fail@example.com"), Steering::Fail);
-        assert_eq!(Steering::from_email("ada+expired@example.com"), Steering::Expire);
+        assert_eq!(
+            Steering::from_email("ada+expired@example.com"),
+            Steering::Expire
+        );
         assert_eq!(Steering::from_email("PASS.me@example.com"), Steering::Pass);
         assert_eq!(Steering::from_email("refuse@example.com"), Steering::Refuse);
         assert_eq!(Steering::from_email("ada@fail.com"), Steering::Complete);
@@ -254,7 +349,11 @@ mod tests {
     async fn packages_page_through_and_filter_by_update() {
         let sandbox = SandboxProvider::new(&url::Url::parse("http://gw.test").unwrap());
         let acc = account(json!({}));
-        let mut query = PackageQuery { cursor: None, page_size: 2, updated_after: None };
+        let mut query = PackageQuery {
+            cursor: None,
+            page_size: 2,
+            updated_after: None,
+        };
         let mut ids = Vec::new();
         loop {
             let page = sandbox.list_packages(&acc, &query).await.unwrap();
@@ -277,8 +376,14 @@ mod tests {
     #[test]
     fn settings_are_validated() {
         let sandbox = SandboxProvider::new(&url::Url::parse("http://gw.test").unwrap());
-        assert!(sandbox.validate_account(&json!({}), &json!({"auto_complete_after": "2s"})).is_ok());
-        assert!(sandbox.validate_account(&json!({}), &json!({"auto_complete_after": "soon"})).is_err());
-        assert!(sandbox.validate_account(&json!({"token": "x"}), &json!({})).is_err());
+        assert!(sandbox
+            .validate_account(&json!({}), &json!({"auto_complete_after": "2s"}))
+            .is_ok());
+        assert!(sandbox
+            .validate_account(&json!({}), &json!({"auto_complete_after": "soon"}))
+            .is_err());
+        assert!(sandbox
+            .validate_account(&json!({"token": "x"}), &json!({}))
+            .is_err());
     }
 }

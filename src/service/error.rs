@@ -14,11 +14,17 @@ pub enum ServiceError {
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
-    Provider(#[from] ProviderError),
+    Provider(Box<ProviderError>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+}
+
+impl From<ProviderError> for ServiceError {
+    fn from(error: ProviderError) -> Self {
+        Self::Provider(Box::new(error))
+    }
 }
 
 impl ServiceError {

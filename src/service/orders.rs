@@ -22,8 +22,15 @@ const REPLAY_WAIT_STEP: Duration = Duration::from_millis(25);
 
 fn is_email(value: &str) -> bool {
     let mut parts = value.splitn(2, '@');
-    let (local, domain) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !value.chars().any(char::is_whitespace)
+    let (local, domain) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !value.chars().any(char::is_whitespace)
 }
 
 fn check_url(field: &str, value: &str) -> Result<(), ServiceError> {
@@ -33,7 +40,9 @@ fn check_url(field: &str, value: &str) -> Result<(), ServiceError> {
     if ok {
         Ok(())
     } else {
-        Err(ServiceError::invalid(format!("{field}: expected an absolute http(s) URL")))
+        Err(ServiceError::invalid(format!(
+            "{field}: expected an absolute http(s) URL"
+        )))
     }
 }
 
@@ -42,13 +51,19 @@ fn validate(request: &OrderRequest) -> Result<(&str, &str), ServiceError> {
     let package_id = request
         .package_id()
         .ok_or_else(|| ServiceError::invalid("package.id: is required"))?;
-    let email = request
-        .candidate_email()
-        .ok_or_else(|| ServiceError::invalid("candidate.emails: at least one email value is required"))?;
+    let email = request.candidate_email().ok_or_else(|| {
+        ServiceError::invalid("candidate.emails: at least one email value is required")
+    })?;
     if !is_email(email) {
-        return Err(ServiceError::invalid(format!("candidate.emails[].value: '{email}' is not an email address")));
+        return Err(ServiceError::invalid(format!(
+            "candidate.emails[].value: '{email}' is not an email address"
+        )));
     }
-    if let Some(url) = request.results_update_url.as_deref().filter(|u| !u.trim().is_empty()) {
+    if let Some(url) = request
+        .results_update_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
         check_url("results_update_url", url)?;
     }
     Ok((package_id, email))
@@ -71,8 +86,13 @@ impl Gateway {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .map(str::to_string);
-        if client_key.as_ref().is_some_and(|k| k.len() > MAX_CLIENT_KEY_LEN) {
-            return Err(ServiceError::invalid(format!("id: at most {MAX_CLIENT_KEY_LEN} characters")));
+        if client_key
+            .as_ref()
+            .is_some_and(|k| k.len() > MAX_CLIENT_KEY_LEN)
+        {
+            return Err(ServiceError::invalid(format!(
+                "id: at most {MAX_CLIENT_KEY_LEN} characters"
+            )));
         }
         let at = now();
         let order = OrderRecord {
@@ -88,7 +108,10 @@ impl Gateway {
             candidate_email: email.to_string(),
             remote_id: None,
             test_url: None,
-            results_update_url: request.results_update_url.clone().filter(|u| !u.trim().is_empty()),
+            results_update_url: request
+                .results_update_url
+                .clone()
+                .filter(|u| !u.trim().is_empty()),
             request: request.clone(),
             provider_data: Value::Object(Default::default()),
             result: None,
@@ -97,22 +120,34 @@ impl Gateway {
             created_at: at,
             updated_at: at,
         };
-        match self.store.insert_order(&order, &NewEvent::new("order received")).await? {
+        match self
+            .store
+            .insert_order(&order, &NewEvent::new("order received"))
+            .await?
+        {
             InsertOrder::Inserted(order) => self.invite(caller, order).await,
-            InsertOrder::Existing(existing) => self.replay(caller, existing, &order.request_hash).await,
+            InsertOrder::Existing(existing) => {
+                self.replay(caller, existing, &order.request_hash).await
+            }
         }
     }
 
     /// A request whose client key is already known: the original answer, a retry of a failed
     /// invitation, or a wait for the concurrent first request.
-    async fn replay(&self, caller: &Caller, mut order: OrderRecord, request_hash: &str) -> Result<CreateOrderResult, ServiceError> {
+    async fn replay(
+        &self,
+        caller: &Caller,
+        mut order: OrderRecord,
+        request_hash: &str,
+    ) -> Result<CreateOrderResult, ServiceError> {
         let key = order.client_key.clone().unwrap_or_default();
         if order.request_hash != request_hash {
             return Err(ServiceError::Conflict(format!(
                 "an order with id '{key}' already exists with a different body"
             )));
         }
-        let deadline = tokio::time::Instant::now() + self.config.provider_timeout + Duration::from_secs(5);
+        let deadline =
+            tokio::time::Instant::now() + self.config.provider_timeout + Duration::from_secs(5);
         loop {
             match order.status {
                 OrderStatus::Failed => {
@@ -127,7 +162,11 @@ impl Gateway {
                         at: now(),
                         event: NewEvent::new("retried with the same id"),
                     };
-                    if let Some(retrying) = self.store.update_order(order.id, OrderStatus::Failed, &change).await? {
+                    if let Some(retrying) = self
+                        .store
+                        .update_order(order.id, OrderStatus::Failed, &change)
+                        .await?
+                    {
                         return self.invite(caller, retrying).await;
                     }
                 }
@@ -150,7 +189,11 @@ impl Gateway {
     }
 
     /// Calls the vendor for a pending order this request owns, and records the outcome.
-    async fn invite(&self, caller: &Caller, order: OrderRecord) -> Result<CreateOrderResult, ServiceError> {
+    async fn invite(
+        &self,
+        caller: &Caller,
+        order: OrderRecord,
+    ) -> Result<CreateOrderResult, ServiceError> {
         let order_id = order.id.to_string();
         let placed = caller
             .provider
@@ -190,22 +233,32 @@ impl Gateway {
                     .store
                     .update_order(order.id, OrderStatus::Pending, &change)
                     .await?
-                    .ok_or_else(|| ServiceError::Conflict("the order changed while it was being placed".into()))?;
+                    .ok_or_else(|| {
+                        ServiceError::Conflict("the order changed while it was being placed".into())
+                    })?;
                 Ok(created_result(&updated))
             }
             Err(error) => {
                 self.record_failure(&order, &error, at).await?;
-                Err(ServiceError::Provider(error))
+                Err(error.into())
             }
         }
     }
 
-    async fn record_failure(&self, order: &OrderRecord, error: &ProviderError, at: chrono::DateTime<chrono::Utc>) -> Result<(), ServiceError> {
+    async fn record_failure(
+        &self,
+        order: &OrderRecord,
+        error: &ProviderError,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ServiceError> {
         let reason = error.to_string();
         let detail = match error {
-            ProviderError::Rejected { detail: Some(d), .. } | ProviderError::CredentialsRefused { detail: Some(d), .. } => {
-                serde_json::to_value(d).unwrap_or_default()
+            ProviderError::Rejected {
+                detail: Some(d), ..
             }
+            | ProviderError::CredentialsRefused {
+                detail: Some(d), ..
+            } => serde_json::to_value(d).unwrap_or_default(),
             _ => Value::Object(Default::default()),
         };
         let change = OrderChange {
@@ -217,21 +270,38 @@ impl Gateway {
             failure_reason: Some(reason.clone()),
             next_poll_at: None,
             at,
-            event: NewEvent::with_data(format!("the vendor refused the invitation: {reason}"), detail),
+            event: NewEvent::with_data(
+                format!("the vendor refused the invitation: {reason}"),
+                detail,
+            ),
         };
-        self.store.update_order(order.id, OrderStatus::Pending, &change).await?;
+        self.store
+            .update_order(order.id, OrderStatus::Pending, &change)
+            .await?;
         Ok(())
     }
 
     /// An order of the caller's account, by gateway id or by the caller's own id.
-    pub async fn caller_order(&self, caller: &Caller, id: &str) -> Result<OrderRecord, ServiceError> {
+    pub async fn caller_order(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<OrderRecord, ServiceError> {
         let by_gateway_id = match Uuid::parse_str(id) {
-            Ok(uuid) => self.store.get_order(uuid).await?.filter(|o| o.account_id == caller.account.id),
+            Ok(uuid) => self
+                .store
+                .get_order(uuid)
+                .await?
+                .filter(|o| o.account_id == caller.account.id),
             Err(_) => None,
         };
         let order = match by_gateway_id {
             Some(order) => Some(order),
-            None => self.store.find_order_by_client_key(caller.account.id, id).await?,
+            None => {
+                self.store
+                    .find_order_by_client_key(caller.account.id, id)
+                    .await?
+            }
         };
         order.ok_or_else(|| ServiceError::not_found(format!("no order with id '{id}'")))
     }

@@ -33,14 +33,22 @@ fn decode_cursor(cursor: &str) -> Result<String, ServiceError> {
         .ok_or_else(|| ServiceError::invalid("next: not a cursor returned by this API"))
 }
 
-pub fn parse_page_size(value: Option<&str>, default: usize, max: usize) -> Result<usize, ServiceError> {
+pub fn parse_page_size(
+    value: Option<&str>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ServiceError> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(v) => v
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ServiceError::invalid(format!("page_size: expected a whole number from 1 to {max}"))),
+            .ok_or_else(|| {
+                ServiceError::invalid(format!(
+                    "page_size: expected a whole number from 1 to {max}"
+                ))
+            }),
     }
 }
 
@@ -49,23 +57,40 @@ fn parse_updated_after(value: Option<&str>) -> Result<Option<DateTime<Utc>>, Ser
         None => Ok(None),
         Some(v) => DateTime::parse_from_rfc3339(v)
             .map(|d| Some(d.with_timezone(&Utc)))
-            .map_err(|_| ServiceError::invalid(format!("updated_after: '{v}' is not an RFC 3339 date-time"))),
+            .map_err(|_| {
+                ServiceError::invalid(format!("updated_after: '{v}' is not an RFC 3339 date-time"))
+            }),
     }
 }
 
 impl Gateway {
-    pub async fn list_packages(&self, caller: &Caller, listing: PackageListing<'_>) -> Result<PackagePage, ServiceError> {
+    pub async fn list_packages(
+        &self,
+        caller: &Caller,
+        listing: PackageListing<'_>,
+    ) -> Result<PackagePage, ServiceError> {
         let query = PackageQuery {
-            cursor: listing.next.filter(|c| !c.trim().is_empty()).map(decode_cursor).transpose()?,
+            cursor: listing
+                .next
+                .filter(|c| !c.trim().is_empty())
+                .map(decode_cursor)
+                .transpose()?,
             page_size: parse_page_size(listing.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?,
             updated_after: parse_updated_after(listing.updated_after)?,
         };
-        let mut page = caller.provider.list_packages(&caller.context, &query).await?;
+        let mut page = caller
+            .provider
+            .list_packages(&caller.context, &query)
+            .await?;
         page.next = page.next.as_deref().map(encode_cursor);
         Ok(page)
     }
 
-    pub async fn get_package(&self, caller: &Caller, id: &str) -> Result<AssessmentPackage, ServiceError> {
+    pub async fn get_package(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<AssessmentPackage, ServiceError> {
         Ok(caller.provider.get_package(&caller.context, id).await?)
     }
 }

@@ -47,7 +47,9 @@ impl Gateway {
         pass_mark: Option<f64>,
         origin: &str,
     ) -> Result<Option<OrderRecord>, ServiceError> {
-        if outcome.status == OrderStatus::Invited || order.status.check_transition(outcome.status).is_err() {
+        if outcome.status == OrderStatus::Invited
+            || order.status.check_transition(outcome.status).is_err()
+        {
             return Ok(None);
         }
         let result = outcome_result(&subject_of(order), outcome, pass_mark);
@@ -61,7 +63,11 @@ impl Gateway {
             .then(|| chrono::Duration::from_std(self.config.poll_interval).ok())
             .flatten()
             .map(|d| at + d);
-        let verdict = result.result.as_ref().and_then(|r| r.value.clone()).unwrap_or_default();
+        let verdict = result
+            .result
+            .as_ref()
+            .and_then(|r| r.value.clone())
+            .unwrap_or_default();
         let change = OrderChange {
             status: outcome.status,
             remote_id: None,
@@ -76,12 +82,20 @@ impl Gateway {
                 json!({"source": outcome.source}),
             ),
         };
-        Ok(self.store.update_order(order.id, order.status, &change).await?)
+        Ok(self
+            .store
+            .update_order(order.id, order.status, &change)
+            .await?)
     }
 
     /// `PATCH /orders/{id}/result`: a result pushed by the provider side (or an operator's tool)
     /// in StackOne's shape. Moves the order to the matching state.
-    pub async fn push_result(&self, caller: &Caller, id: &str, update: UpdateResultRequest) -> Result<(), ServiceError> {
+    pub async fn push_result(
+        &self,
+        caller: &Caller,
+        id: &str,
+        update: UpdateResultRequest,
+    ) -> Result<(), ServiceError> {
         check_date("start_date", &update.start_date)?;
         check_date("submission_date", &update.submission_date)?;
         let order = self.caller_order(caller, id).await?;
@@ -115,7 +129,9 @@ impl Gateway {
             start_date: update.start_date,
             submission_date: update.submission_date,
             summary: update.summary,
-            result: update.result.or_else(|| status_result(&subject, target).result),
+            result: update
+                .result
+                .or_else(|| status_result(&subject, target).result),
             result_url: update.result_url,
             attachments: update.attachments,
         };
@@ -126,14 +142,20 @@ impl Gateway {
             provider_data: None,
             result: Some(result),
             failure_reason: None,
-            next_poll_at: if target.is_open() { order.next_poll_at } else { None },
+            next_poll_at: if target.is_open() {
+                order.next_poll_at
+            } else {
+                None
+            },
             at: now(),
             event: NewEvent::new(format!("result pushed through the unified API: {target}")),
         };
         self.store
             .update_order(order.id, order.status, &change)
             .await?
-            .ok_or_else(|| ServiceError::Conflict(format!("order {} changed meanwhile; retry", order.id)))?;
+            .ok_or_else(|| {
+                ServiceError::Conflict(format!("order {} changed meanwhile; retry", order.id))
+            })?;
         Ok(())
     }
 }

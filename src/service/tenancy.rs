@@ -57,7 +57,9 @@ fn project_context_label(id: Uuid) -> String {
 fn checked_name(field: &str, name: &str) -> Result<String, ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(ServiceError::invalid(format!("{field}: expected 1 to 200 characters")));
+        return Err(ServiceError::invalid(format!(
+            "{field}: expected 1 to 200 characters"
+        )));
     }
     Ok(name.to_string())
 }
@@ -69,16 +71,25 @@ fn check_common_settings(settings: &Value) -> Result<(), ServiceError> {
     };
     if let Some(mark) = map.get("pass_mark").filter(|v| !v.is_null()) {
         if !mark.as_f64().is_some_and(|m| (0.0..=100.0).contains(&m)) {
-            return Err(ServiceError::invalid("settings.pass_mark: expected a number from 0 to 100"));
+            return Err(ServiceError::invalid(
+                "settings.pass_mark: expected a number from 0 to 100",
+            ));
         }
     }
     if let Some(base) = map.get("base_url").filter(|v| !v.is_null()) {
         let origin = base
             .as_str()
             .and_then(|b| url::Url::parse(b).ok())
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" && u.query().is_none());
+            .filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+            });
         if origin.is_none() {
-            return Err(ServiceError::invalid("settings.base_url: expected an origin such as https://vendor.example.com"));
+            return Err(ServiceError::invalid(
+                "settings.base_url: expected an origin such as https://vendor.example.com",
+            ));
         }
     }
     Ok(())
@@ -91,7 +102,9 @@ impl Gateway {
         let project = ProjectRecord {
             id,
             name: checked_name("name", name)?,
-            signing_secret_sealed: self.cipher.seal(secret.as_bytes(), &project_context_label(id)),
+            signing_secret_sealed: self
+                .cipher
+                .seal(secret.as_bytes(), &project_context_label(id)),
             created_at: now(),
         };
         self.store.insert_project(&project).await?;
@@ -110,13 +123,18 @@ impl Gateway {
 
     /// The project's Standard Webhooks signing secret.
     pub fn signing_secret(&self, project: &ProjectRecord) -> Result<Secret<String>, ServiceError> {
-        let secret = self
-            .cipher
-            .open_string(&project.signing_secret_sealed, &project_context_label(project.id))?;
+        let secret = self.cipher.open_string(
+            &project.signing_secret_sealed,
+            &project_context_label(project.id),
+        )?;
         Ok(Secret::new(secret))
     }
 
-    pub async fn create_api_key(&self, project_id: Uuid, name: &str) -> Result<NewApiKey, ServiceError> {
+    pub async fn create_api_key(
+        &self,
+        project_id: Uuid,
+        name: &str,
+    ) -> Result<NewApiKey, ServiceError> {
         self.project(project_id).await?;
         let key = random_token(API_KEY_PREFIX, 40);
         let record = ApiKeyRecord {
@@ -139,7 +157,9 @@ impl Gateway {
         if self.store.revoke_api_key(id, now()).await? {
             Ok(())
         } else {
-            Err(ServiceError::not_found(format!("no active API key with id {id}")))
+            Err(ServiceError::not_found(format!(
+                "no active API key with id {id}"
+            )))
         }
     }
 
@@ -149,9 +169,15 @@ impl Gateway {
         if api_key.is_empty() {
             return Err(refused());
         }
-        let record = self.store.find_api_key(&sha256_hex(api_key)).await?.ok_or_else(refused)?;
+        let record = self
+            .store
+            .find_api_key(&sha256_hex(api_key))
+            .await?
+            .ok_or_else(refused)?;
         if record.revoked_at.is_some() {
-            return Err(ServiceError::Unauthenticated("the API key has been revoked".into()));
+            return Err(ServiceError::Unauthenticated(
+                "the API key has been revoked".into(),
+            ));
         }
         Ok(record.project_id)
     }
@@ -189,7 +215,9 @@ impl Gateway {
             project_id,
             provider: provider.to_string(),
             name,
-            credentials_sealed: self.cipher.seal_json(&credentials, &account_context_label(id)),
+            credentials_sealed: self
+                .cipher
+                .seal_json(&credentials, &account_context_label(id)),
             settings,
             created_at: at,
             updated_at: at,
@@ -205,7 +233,11 @@ impl Gateway {
             .ok_or_else(|| ServiceError::not_found(format!("no linked account with id {id}")))
     }
 
-    pub async fn update_account(&self, id: Uuid, patch: AccountPatch) -> Result<AccountRecord, ServiceError> {
+    pub async fn update_account(
+        &self,
+        id: Uuid,
+        patch: AccountPatch,
+    ) -> Result<AccountRecord, ServiceError> {
         let mut account = self.account(id).await?;
         let adapter = self.provider_for(&account.provider)?;
         if let Some(name) = &patch.name {
@@ -224,16 +256,22 @@ impl Gateway {
         }
         let credentials = match patch.credentials {
             Some(credentials) => credentials,
-            None => self.cipher.open_json(&account.credentials_sealed, &account_context_label(id))?,
+            None => self
+                .cipher
+                .open_json(&account.credentials_sealed, &account_context_label(id))?,
         };
         check_common_settings(&account.settings)?;
         adapter
             .validate_account(&credentials, &account.settings)
             .map_err(ServiceError::Invalid)?;
-        account.credentials_sealed = self.cipher.seal_json(&credentials, &account_context_label(id));
+        account.credentials_sealed = self
+            .cipher
+            .seal_json(&credentials, &account_context_label(id));
         account.updated_at = now();
         if !self.store.update_account(&account).await? {
-            return Err(ServiceError::not_found(format!("no linked account with id {id}")));
+            return Err(ServiceError::not_found(format!(
+                "no linked account with id {id}"
+            )));
         }
         Ok(account)
     }
@@ -242,16 +280,22 @@ impl Gateway {
         if self.store.delete_account(id, now()).await? {
             Ok(())
         } else {
-            Err(ServiceError::not_found(format!("no linked account with id {id}")))
+            Err(ServiceError::not_found(format!(
+                "no linked account with id {id}"
+            )))
         }
     }
 
     /// The adapter and opened credentials of a stored account.
-    pub fn account_context(&self, account: &AccountRecord) -> Result<(Arc<dyn Provider>, AccountContext), ServiceError> {
+    pub fn account_context(
+        &self,
+        account: &AccountRecord,
+    ) -> Result<(Arc<dyn Provider>, AccountContext), ServiceError> {
         let provider = self.provider_for(&account.provider)?;
-        let credentials = self
-            .cipher
-            .open_json(&account.credentials_sealed, &account_context_label(account.id))?;
+        let credentials = self.cipher.open_json(
+            &account.credentials_sealed,
+            &account_context_label(account.id),
+        )?;
         let context = AccountContext {
             id: account.id.to_string(),
             credentials: Secret::new(credentials),
@@ -262,7 +306,8 @@ impl Gateway {
 
     /// The caller for `x-account-id`: an account of another project is not found.
     pub async fn caller(&self, project_id: Uuid, account_id: &str) -> Result<Caller, ServiceError> {
-        let missing = || ServiceError::not_found(format!("no linked account with id '{account_id}'"));
+        let missing =
+            || ServiceError::not_found(format!("no linked account with id '{account_id}'"));
         let id = Uuid::parse_str(account_id.trim()).map_err(|_| missing())?;
         let account = self.store.get_account(id).await?.ok_or_else(missing)?;
         if account.project_id != project_id {

@@ -62,19 +62,41 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts an order with its first timeline event, unless the account already has an order
     /// with the same client key: then that order is returned and nothing is written.
-    async fn insert_order(&self, order: &OrderRecord, event: &NewEvent) -> Result<InsertOrder, StoreError>;
+    async fn insert_order(
+        &self,
+        order: &OrderRecord,
+        event: &NewEvent,
+    ) -> Result<InsertOrder, StoreError>;
     async fn get_order(&self, id: Uuid) -> Result<Option<OrderRecord>, StoreError>;
-    async fn find_order_by_client_key(&self, account_id: Uuid, client_key: &str) -> Result<Option<OrderRecord>, StoreError>;
-    async fn find_order_by_remote_id(&self, provider: &str, remote_id: &str) -> Result<Option<OrderRecord>, StoreError>;
+    async fn find_order_by_client_key(
+        &self,
+        account_id: Uuid,
+        client_key: &str,
+    ) -> Result<Option<OrderRecord>, StoreError>;
+    async fn find_order_by_remote_id(
+        &self,
+        provider: &str,
+        remote_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError>;
     /// Newest first, at most `filter.limit`, older than `filter.before` when set.
     async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderRecord>, StoreError>;
     /// Applies `change` only if the order is still in `expected` status, together with its
     /// timeline event, in one transaction. `None` when the status had moved on.
-    async fn update_order(&self, id: Uuid, expected: OrderStatus, change: &OrderChange) -> Result<Option<OrderRecord>, StoreError>;
+    async fn update_order(
+        &self,
+        id: Uuid,
+        expected: OrderStatus,
+        change: &OrderChange,
+    ) -> Result<Option<OrderRecord>, StoreError>;
     async fn list_order_events(&self, order_id: Uuid) -> Result<Vec<OrderEvent>, StoreError>;
     /// Claims up to `limit` open orders whose poll is due, pushing their next poll to `lease_until`
     /// so that no other worker claims them meanwhile.
-    async fn claim_due_polls(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError>;
+    async fn claim_due_polls(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError>;
     async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError>;
 }
 

@@ -48,8 +48,12 @@ pub async fn poll_due(gateway: &Gateway) -> Result<usize, ServiceError> {
     for order in &orders {
         if let Err(error) = poll_order(gateway, order).await {
             tracing::warn!(order_id = %order.id, provider = %order.provider, %error, "poll failed");
-            let retry = chrono::Duration::from_std(gateway.config.poll_interval).unwrap_or_default();
-            gateway.store.set_next_poll(order.id, Some(now() + retry)).await?;
+            let retry =
+                chrono::Duration::from_std(gateway.config.poll_interval).unwrap_or_default();
+            gateway
+                .store
+                .set_next_poll(order.id, Some(now() + retry))
+                .await?;
         }
     }
     Ok(orders.len())
@@ -78,9 +82,14 @@ async fn poll_order(gateway: &Gateway, order: &OrderRecord) -> Result<(), Servic
     if applied.is_none() {
         let wait = provider
             .first_poll_after(&context, &order.request)
-            .map_or(gateway.config.poll_interval, |d| d.min(gateway.config.poll_interval));
+            .map_or(gateway.config.poll_interval, |d| {
+                d.min(gateway.config.poll_interval)
+            });
         let wait = chrono::Duration::from_std(wait).unwrap_or_default();
-        gateway.store.set_next_poll(order.id, Some(now() + wait)).await?;
+        gateway
+            .store
+            .set_next_poll(order.id, Some(now() + wait))
+            .await?;
     }
     Ok(())
 }

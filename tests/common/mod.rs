@@ -51,7 +51,9 @@ impl TestDb {
             }
         };
         let name = format!("agw_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&server).await.expect("connect to TEST_DATABASE_URL");
+        let admin = sqlx::PgPool::connect(&server)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&admin)
             .await
@@ -73,14 +75,18 @@ impl Drop for TestDb {
         if let Some((server, name)) = self.postgres.take() {
             // Best effort, on a thread of its own: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
                     return;
                 };
                 runtime.block_on(async move {
                     if let Ok(pool) = sqlx::PgPool::connect(&server).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&pool)
-                            .await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&pool)
+                                .await;
                     }
                 });
             })
@@ -166,9 +172,13 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: &TestDb, extra: &[&str]) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = App::build(test_config(db, addr, extra)).await.expect("app builds");
+        let app = App::build(test_config(db, addr, extra))
+            .await
+            .expect("app builds");
         let gateway = app.gateway.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(app.serve(listener, async move {
@@ -206,7 +216,12 @@ impl TestApp {
 
     /// `POST` an admin body, expecting `expected`; returns the JSON answer.
     pub async fn admin_post(&self, path: &str, body: Value, expected: StatusCode) -> Value {
-        let response = self.admin(Method::POST, path).json(&body).send().await.expect("request");
+        let response = self
+            .admin(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
         expect_json(response, expected).await
     }
 
@@ -216,14 +231,30 @@ impl TestApp {
     }
 
     pub async fn create_tenant(&self) -> Tenant {
-        self.create_tenant_with("sandbox", json!({}), json!({})).await
+        self.create_tenant_with("sandbox", json!({}), json!({}))
+            .await
     }
 
-    pub async fn create_tenant_with(&self, provider: &str, credentials: Value, settings: Value) -> Tenant {
-        let project = self.admin_post("/admin/projects", json!({"name": "Acme ATS"}), StatusCode::CREATED).await;
+    pub async fn create_tenant_with(
+        &self,
+        provider: &str,
+        credentials: Value,
+        settings: Value,
+    ) -> Tenant {
+        let project = self
+            .admin_post(
+                "/admin/projects",
+                json!({"name": "Acme ATS"}),
+                StatusCode::CREATED,
+            )
+            .await;
         let project_id = project["id"].as_str().expect("project id").to_string();
         let key = self
-            .admin_post(&format!("/admin/projects/{project_id}/api-keys"), json!({"name": "ci"}), StatusCode::CREATED)
+            .admin_post(
+                &format!("/admin/projects/{project_id}/api-keys"),
+                json!({"name": "ci"}),
+                StatusCode::CREATED,
+            )
             .await;
         let account = self
             .admin_post(
@@ -234,7 +265,10 @@ impl TestApp {
             .await;
         Tenant {
             project_id,
-            signing_secret: project["signing_secret"].as_str().expect("secret").to_string(),
+            signing_secret: project["signing_secret"]
+                .as_str()
+                .expect("secret")
+                .to_string(),
             key_id: key["id"].as_str().expect("key id").to_string(),
             api_key: key["key"].as_str().expect("key").to_string(),
             account_id: account["id"].as_str().expect("account id").to_string(),
@@ -275,12 +309,18 @@ pub async fn count_rows(db: &TestDb, table: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table}");
     if db.backend == "postgres" {
         let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-        let n: i64 = sqlx::query_scalar(&sql).fetch_one(&pool).await.expect("count");
+        let n: i64 = sqlx::query_scalar(&sql)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
         pool.close().await;
         n
     } else {
         let pool = sqlx::SqlitePool::connect(&db.url).await.expect("connect");
-        let n: i64 = sqlx::query_scalar(&sql).fetch_one(&pool).await.expect("count");
+        let n: i64 = sqlx::query_scalar(&sql)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
         pool.close().await;
         n
     }
@@ -303,10 +343,16 @@ pub async fn expect_error(response: reqwest::Response, status: StatusCode, needl
         .unwrap_or_default()
         .to_string();
     let body = expect_json(response, status).await;
-    assert!(content_type.starts_with("application/json"), "content-type {content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type}"
+    );
     assert_eq!(body["statusCode"], json!(status.as_u16()), "{body}");
     let message = body["message"].as_str().expect("message is a string");
-    assert!(message.contains(needle), "message {message:?} should contain {needle:?}");
+    assert!(
+        message.contains(needle),
+        "message {message:?} should contain {needle:?}"
+    );
     let timestamp = body["timestamp"].as_str().expect("timestamp is a string");
     assert!(
         chrono::DateTime::parse_from_rfc3339(timestamp).is_ok() && timestamp.ends_with('Z'),
@@ -352,7 +398,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {timeout:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -1,0 +1,272 @@
+//! The binary as an operator runs it, and the OpenAPI document it describes itself with.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use common::{TestApp, TestDb};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_assessment-gateway");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Every documented operation, as (method, path).
+fn documented(doc: &Value) -> Vec<(String, String)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            ops.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    ops.sort();
+    ops
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route_and_matches_the_cli() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::spawn(&db).await;
+    let served: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let printed = Command::new(BIN)
+        .arg("openapi")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(
+        served, printed,
+        "`assessment-gateway openapi` prints the served document"
+    );
+    assert!(served["openapi"].as_str().unwrap().starts_with("3."));
+
+    let ops = documented(&served);
+    let expected = [
+        ("DELETE", "/admin/accounts/{id}"),
+        ("GET", "/admin/accounts/{id}"),
+        ("PATCH", "/admin/accounts/{id}"),
+        ("DELETE", "/admin/api-keys/{id}"),
+        ("GET", "/admin/orders"),
+        ("GET", "/admin/orders/{id}"),
+        ("GET", "/admin/projects"),
+        ("POST", "/admin/projects"),
+        ("GET", "/admin/projects/{id}"),
+        ("POST", "/admin/projects/{id}/accounts"),
+        ("POST", "/admin/projects/{id}/api-keys"),
+        ("GET", "/docs"),
+        ("GET", "/healthz"),
+        ("GET", "/openapi.json"),
+        ("GET", "/readyz"),
+        ("GET", "/sandbox/tests/{token}"),
+        ("POST", "/sandbox/tests/{token}/start"),
+        ("POST", "/sandbox/tests/{token}/submit"),
+        ("GET", "/unified/ats/assessments/orders/{id}"),
+        ("PATCH", "/unified/ats/assessments/orders/{id}/result"),
+        ("GET", "/unified/ats/assessments/orders/{id}/results"),
+        ("POST", "/unified/ats/assessments/orders"),
+        ("GET", "/unified/ats/assessments/packages"),
+        ("GET", "/unified/ats/assessments/packages/{id}"),
+    ];
+    let mut expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(ops, expected);
+
+    // Every documented operation is routed: no 404 route fall-back, no 405.
+    for (method, path) in &ops {
+        let concrete = path
+            .replace("{id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{token}", "sbx_x");
+        let response = app
+            .client
+            .request(method.parse().unwrap(), format!("{}{concrete}", app.url))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(
+            !body.contains("no such route"),
+            "{method} {path} is documented but not routed"
+        );
+    }
+    for schema in [
+        "OrderRequest",
+        "CreateOrderResult",
+        "AssessmentResult",
+        "ErrorBody",
+        "UpdateResult",
+    ] {
+        assert!(
+            served["components"]["schemas"][schema].is_object(),
+            "{schema}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_naming_it() {
+    for (name, value) in [
+        ("LISTEN_ADDR", "nowhere"),
+        ("POLL_INTERVAL", "often"),
+        ("DELIVERY_RETRY_SCHEDULE", "5s,,1m"),
+        ("MASTER_KEY", "short"),
+        ("RUN_WORKERS", "maybe"),
+    ] {
+        let output = Command::new(BIN)
+            .env_clear()
+            .env(name, value)
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{name}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
+    let output = Command::new(BIN)
+        .env_clear()
+        .env("DATABASE_URL", "postgres://127.0.0.1:1/x")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("MASTER_KEY"));
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `cargo run` with no environment at all: SQLite beside the working directory, a printed
+/// development admin token, and a service that answers.
+#[tokio::test]
+async fn with_no_environment_it_serves_on_sqlite_and_prints_the_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _running = Running(child);
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut token = None;
+    let mut seen = String::new();
+    while token.is_none() {
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the banner is printed");
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some((_, t)) = line.split_once("ADMIN_TOKEN (development only") {
+            token = t.rsplit(' ').next().map(str::to_string);
+        }
+    }
+    let token = token.unwrap();
+    assert!(seen.contains(&format!("http://127.0.0.1:{port}")), "{seen}");
+    assert!(dir.path().join("assessment-gateway.db").exists());
+    assert!(dir.path().join("assessment-gateway.db.master-key").exists());
+
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let project: Value = client
+        .post(format!("{base}/admin/projects"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "p"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = project["signing_secret"].as_str().unwrap().to_string();
+    let key: Value = client
+        .post(format!(
+            "{base}/admin/projects/{}/api-keys",
+            project["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"name": "k"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api_key = key["key"].as_str().unwrap().to_string();
+    let packages = client
+        .get(format!("{base}/unified/ats/assessments/packages"))
+        .basic_auth(&api_key, Some(""))
+        .header("x-account-id", uuid::Uuid::now_v7().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(packages.status(), StatusCode::NOT_FOUND);
+
+    // Secrets never reach the logs, even at debug level.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(line) = lines_rx.try_recv() {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    assert!(!seen.contains(&secret), "the signing secret was logged");
+    assert!(!seen.contains(&api_key), "the API key was logged");
+}
