@@ -497,7 +497,42 @@ async fn due_polls_are_claimed_once_under_a_lease(db: TestDb) {
     );
 }
 
+async fn stale_pending_orders_are_listed_oldest_first(db: TestDb) {
+    let store = store(&db).await;
+    let p = project(&store).await;
+    let a = account(&store, p.id).await;
+    let at = now();
+    let mut old = order(&a, Some("old"));
+    old.updated_at = at - Duration::minutes(10);
+    let mut older = order(&a, Some("older"));
+    older.updated_at = at - Duration::minutes(20);
+    let fresh = order(&a, Some("fresh"));
+    let mut placed = order(&a, Some("placed"));
+    placed.status = OrderStatus::Invited;
+    placed.updated_at = at - Duration::hours(1);
+    for o in [&old, &older, &fresh, &placed] {
+        store.insert_order(o, &NewEvent::new("r")).await.unwrap();
+    }
+    let stale = store
+        .list_stale_pending(at - Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![older.id, old.id]
+    );
+    assert_eq!(
+        store
+            .list_stale_pending(at - Duration::minutes(5), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 on_both_databases!(
+    stale_pending_orders_are_listed_oldest_first,
     projects_keys_and_accounts_round_trip,
     an_order_key_is_unique_per_account,
     concurrent_inserts_with_one_key_make_one_order,

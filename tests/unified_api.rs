@@ -599,7 +599,88 @@ async fn a_pushed_result_updates_the_order(db: TestDb) {
     expect_error(foreign, StatusCode::NOT_FOUND, "order").await;
 }
 
+async fn an_order_abandoned_mid_call_fails_and_its_replay_retries(db: TestDb) {
+    use assessment_gateway::{
+        crypto::sha256_hex,
+        domain::{now, OrderRequest, OrderStatus},
+        store::{NewEvent, OrderRecord},
+    };
+    let app = TestApp::spawn(&db).await;
+    let tenant = app.create_tenant().await;
+    let body = stackone_order("crashed-1", "ada@example.com", "sandbox-coding");
+    let account = app
+        .gateway
+        .account(tenant.account_id.parse().unwrap())
+        .await
+        .unwrap();
+    // What a gateway that died during the vendor call leaves behind.
+    let long_ago = now() - chrono::Duration::minutes(10);
+    let make = |key: &str, at| OrderRecord {
+        id: uuid::Uuid::now_v7(),
+        project_id: account.project_id,
+        account_id: account.id,
+        provider: "sandbox".into(),
+        client_key: Some(key.into()),
+        request_hash: sha256_hex(&body.to_string()),
+        status: OrderStatus::Pending,
+        package_id: "sandbox-coding".into(),
+        candidate_email: "ada@example.com".into(),
+        remote_id: None,
+        test_url: None,
+        results_update_url: None,
+        request: serde_json::from_value::<OrderRequest>(body.clone()).unwrap(),
+        provider_data: json!({}),
+        result: None,
+        failure_reason: None,
+        next_poll_at: None,
+        created_at: at,
+        updated_at: at,
+    };
+    let abandoned = make("crashed-1", long_ago);
+    let in_flight = make("in-flight", now());
+    app.gateway
+        .store
+        .insert_order(&abandoned, &NewEvent::new("order received"))
+        .await
+        .unwrap();
+    app.gateway
+        .store
+        .insert_order(&in_flight, &NewEvent::new("order received"))
+        .await
+        .unwrap();
+
+    assert_eq!(app.gateway.fail_abandoned_orders().await.unwrap(), 1);
+    let failed = app
+        .gateway
+        .store
+        .get_order(abandoned.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(failed.status, OrderStatus::Failed);
+    assert!(failed.failure_reason.unwrap().contains("unknown"));
+    let untouched = app
+        .gateway
+        .store
+        .get_order(in_flight.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        untouched.status,
+        OrderStatus::Pending,
+        "a recent call may still be running"
+    );
+
+    // The ATS retries the same order: it is placed, once, under the same gateway id.
+    let retried = expect_json(app.order(&tenant, &body).await, StatusCode::OK).await;
+    assert_eq!(retried["id"], json!(abandoned.id.to_string()));
+    assert!(retried["test_url"].is_string());
+    assert_eq!(app.gateway.fail_abandoned_orders().await.unwrap(), 0);
+}
+
 on_both_databases!(
+    an_order_abandoned_mid_call_fails_and_its_replay_retries,
     packages_page_through_with_the_cursor,
     an_order_returns_the_flat_stackone_body_and_reads_back,
     the_same_key_and_body_replays_and_a_different_body_conflicts,

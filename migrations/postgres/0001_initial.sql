@@ -55,6 +55,7 @@ CREATE TABLE orders (
 CREATE INDEX orders_project ON orders (project_id, id);
 CREATE INDEX orders_remote ON orders (provider, remote_id);
 CREATE INDEX orders_due_poll ON orders (next_poll_at) WHERE next_poll_at IS NOT NULL;
+CREATE INDEX orders_pending ON orders (updated_at) WHERE status = 'pending';
 
 CREATE TABLE order_events (
     id          bigserial PRIMARY KEY,

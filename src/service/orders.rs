@@ -261,24 +261,61 @@ impl Gateway {
             } => serde_json::to_value(d).unwrap_or_default(),
             _ => Value::Object(Default::default()),
         };
+        let event = NewEvent::with_data(
+            format!("the vendor refused the invitation: {reason}"),
+            detail,
+        );
+        self.fail_pending(order, reason, event, at).await?;
+        Ok(())
+    }
+
+    async fn fail_pending(
+        &self,
+        order: &OrderRecord,
+        reason: String,
+        event: NewEvent,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<OrderRecord>, ServiceError> {
         let change = OrderChange {
             status: OrderStatus::Failed,
             remote_id: None,
             test_url: None,
             provider_data: None,
             result: Some(status_result(&subject_of(order), OrderStatus::Failed)),
-            failure_reason: Some(reason.clone()),
+            failure_reason: Some(reason),
             next_poll_at: None,
             at,
-            event: NewEvent::with_data(
-                format!("the vendor refused the invitation: {reason}"),
-                detail,
-            ),
+            event,
         };
-        self.store
+        Ok(self
+            .store
             .update_order(order.id, OrderStatus::Pending, &change)
-            .await?;
-        Ok(())
+            .await?)
+    }
+
+    /// Orders left `pending` by a process that died during the vendor call. Once no live request
+    /// can still own them (twice the vendor timeout and a minute), they become `failed` with an
+    /// unknown outcome, so that a replay with the same key retries through the vendor's dedupe
+    /// key instead of waiting forever. Returns how many were failed.
+    pub async fn fail_abandoned_orders(&self) -> Result<usize, ServiceError> {
+        let grace = self.config.provider_timeout * 2 + Duration::from_secs(60);
+        let before = now() - chrono::Duration::from_std(grace).unwrap_or_default();
+        let mut failed = 0;
+        for order in self.store.list_stale_pending(before, 50).await? {
+            let reason =
+                "the outcome of the vendor call is unknown (the gateway stopped during it); \
+                          sending the same order again retries it safely"
+                    .to_string();
+            let event = NewEvent::new(format!("abandoned: {reason}"));
+            if self
+                .fail_pending(&order, reason, event, now())
+                .await?
+                .is_some()
+            {
+                failed += 1;
+            }
+        }
+        Ok(failed)
     }
 
     /// An order of the caller's account, by gateway id or by the caller's own id.

@@ -97,6 +97,13 @@ pub trait Store: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OrderRecord>, StoreError>;
+    /// Orders still `pending` whose last change is older than `before`: their vendor call was
+    /// abandoned (the process died during it). Oldest first.
+    async fn list_stale_pending(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError>;
     async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError>;
 }
 

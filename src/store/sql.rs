@@ -436,6 +436,20 @@ macro_rules! impl_sql_store {
                 .collect()
             }
 
+            async fn list_stale_pending(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE status = 'pending' AND updated_at < $1 \
+                     ORDER BY updated_at LIMIT $2"
+                ))
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(order_from)
+                .collect()
+            }
+
             async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
                 sqlx::query("UPDATE orders SET next_poll_at = $2 WHERE id = $1")
                     .bind(id)

@@ -17,11 +17,25 @@ const LEASE: Duration = Duration::from_secs(120);
 const BATCH: i64 = 32;
 /// Sleep between claims when nothing was due: at most one database query a second when idle.
 const IDLE: Duration = Duration::from_secs(1);
+/// How often orders abandoned in `pending` are looked for.
+const ABANDONED_CHECK: Duration = Duration::from_secs(30);
 
 pub async fn run(gateway: Gateway, mut stop: watch::Receiver<bool>) {
+    let mut last_abandoned_check: Option<tokio::time::Instant> = None;
     loop {
         if *stop.borrow() {
             break;
+        }
+        if last_abandoned_check.is_none_or(|at| at.elapsed() >= ABANDONED_CHECK) {
+            last_abandoned_check = Some(tokio::time::Instant::now());
+            match gateway.fail_abandoned_orders().await {
+                Ok(0) => {}
+                Ok(count) => tracing::warn!(
+                    count,
+                    "orders abandoned during their vendor call were marked failed"
+                ),
+                Err(error) => tracing::warn!(%error, "looking for abandoned orders failed"),
+            }
         }
         let claimed = match poll_due(&gateway).await {
             Ok(count) => count,
