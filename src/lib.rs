@@ -16,7 +16,9 @@ pub mod workers;
 use std::{future::Future, sync::Arc};
 
 use config::{Config, LogFormat};
-use providers::{sandbox::SandboxProvider, Providers};
+use providers::{
+    http::VendorClient, sandbox::SandboxProvider, testgorilla::TestGorilla, Providers,
+};
 use service::Gateway;
 use tokio::net::TcpListener;
 
@@ -30,7 +32,11 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, store::StoreError> {
         let config = Arc::new(config);
         let store = store::connect(config.database_url.expose()).await?;
-        let providers = Providers::new(vec![Arc::new(SandboxProvider::new(&config.public_url))]);
+        let vendors = VendorClient::new(config.provider_timeout);
+        let providers = Providers::new(vec![
+            Arc::new(SandboxProvider::new(&config.public_url)),
+            Arc::new(TestGorilla::new(vendors.clone(), config.poll_interval)),
+        ]);
         Ok(Self {
             gateway: Gateway::new(store, providers, config),
         })

@@ -34,6 +34,9 @@ pub fn routes() -> Router<Gateway> {
         )
         .route("/admin/orders", get(list_orders))
         .route("/admin/orders/{id}", get(get_order))
+        .route("/admin/orders/{id}/cancel", post(cancel_order))
+        .route("/admin/orders/{id}/reject", post(reject_order))
+        .route("/admin/orders/{id}/refresh", post(refresh_order))
 }
 
 fn path_id(value: &str, what: &str) -> Result<Uuid, ApiError> {
@@ -463,6 +466,55 @@ pub async fn list_orders(
     }))
 }
 
+async fn order_detail(gateway: &Gateway, order: OrderRecord) -> Result<OrderDetail, ApiError> {
+    let events = gateway.store.list_order_events(order.id).await?;
+    Ok(OrderDetail {
+        order: order_summary(&order),
+        result: current_result(&order),
+        request: order.request,
+        timeline: events.into_iter().map(timeline_entry).collect(),
+    })
+}
+
+#[utoipa::path(post, path = "/admin/orders/{id}/cancel", tag = "Admin", params(("id" = Uuid, Path)),
+    responses((status = 200, body = OrderDetail, description = "Cancelled at the vendor"), (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody, description = "Not open, or the vendor refuses (e.g. the candidate already started)")),
+    security(("admin" = [])))]
+pub async fn cancel_order(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    let order = gateway.cancel_order(path_id(&id, "order")?).await?;
+    Ok(Json(order_detail(&gateway, order).await?))
+}
+
+#[utoipa::path(post, path = "/admin/orders/{id}/reject", tag = "Admin", params(("id" = Uuid, Path)),
+    responses((status = 200, body = OrderDetail, description = "Rejected at the vendor (TestGorilla: stage REJ and the rejection email)"),
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody), (status = 501, body = super::error::ErrorBody)),
+    security(("admin" = [])))]
+pub async fn reject_order(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    let order = gateway.reject_order(path_id(&id, "order")?).await?;
+    Ok(Json(order_detail(&gateway, order).await?))
+}
+
+#[utoipa::path(post, path = "/admin/orders/{id}/refresh", tag = "Admin", params(("id" = Uuid, Path)),
+    responses((status = 200, body = OrderDetail, description = "The result as the vendor has it now"), (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody)),
+    security(("admin" = [])))]
+pub async fn refresh_order(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    let order = gateway.refresh_order(path_id(&id, "order")?).await?;
+    Ok(Json(order_detail(&gateway, order).await?))
+}
+
 #[utoipa::path(get, path = "/admin/orders/{id}", tag = "Admin", params(("id" = Uuid, Path)),
     responses((status = 200, body = OrderDetail), (status = 404, body = super::error::ErrorBody)),
     security(("admin" = [])))]
@@ -477,11 +529,5 @@ pub async fn get_order(
         .get_order(order_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no order with id '{id}'")))?;
-    let events = gateway.store.list_order_events(order_id).await?;
-    Ok(Json(OrderDetail {
-        order: order_summary(&order),
-        result: current_result(&order),
-        request: order.request,
-        timeline: events.into_iter().map(timeline_entry).collect(),
-    }))
+    Ok(Json(order_detail(&gateway, order).await?))
 }

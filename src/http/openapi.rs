@@ -35,6 +35,7 @@ impl Modify for SecuritySchemes {
         admin::create_project, admin::list_projects, admin::get_project, admin::create_api_key,
         admin::revoke_api_key, admin::create_account, admin::get_account, admin::update_account,
         admin::delete_account, admin::list_orders, admin::get_order,
+        admin::cancel_order, admin::reject_order, admin::refresh_order,
         sandbox::show_test, sandbox::start_test, sandbox::submit_test,
         ops::healthz, ops::readyz, ops::openapi_json, ops::docs,
     ),

@@ -2,7 +2,9 @@
 //! adapter speaks its vendor's wire format; nothing vendor-specific leaks past this module.
 
 mod error;
+pub mod http;
 pub mod sandbox;
+pub mod testgorilla;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -59,6 +61,42 @@ pub struct AccountContext {
 impl AccountContext {
     pub fn setting_str(&self, key: &str) -> Option<&str> {
         self.settings.get(key).and_then(Value::as_str)
+    }
+
+    pub fn setting_bool(&self, key: &str) -> Option<bool> {
+        self.settings.get(key).and_then(Value::as_bool)
+    }
+
+    /// The account's `base_url` setting (an origin), else the vendor's own.
+    pub fn base_url<'a>(&'a self, default: &'a str) -> &'a str {
+        self.setting_str("base_url")
+            .unwrap_or(default)
+            .trim_end_matches('/')
+    }
+
+    /// A credential string, e.g. `token`.
+    pub fn credential(&self, key: &str) -> Option<&str> {
+        self.credentials
+            .expose()
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// A non-empty string field of an object, for validating credentials and settings.
+pub fn require_string(value: &Value, path: &str, key: &str) -> Result<(), String> {
+    match value.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(()),
+        _ => Err(format!("{path}.{key}: a non-empty string is required")),
+    }
+}
+
+/// An optional setting that must be a boolean when present.
+pub fn optional_bool(settings: &Value, key: &str) -> Result<(), String> {
+    match settings.get(key) {
+        None | Some(Value::Null) | Some(Value::Bool(_)) => Ok(()),
+        Some(_) => Err(format!("settings.{key}: expected true or false")),
     }
 }
 
@@ -155,6 +193,17 @@ pub trait Provider: Send + Sync {
         account: &AccountContext,
         order: &OrderRef<'_>,
     ) -> Result<(), ProviderError>;
+
+    /// Rejects the candidate at the vendor (TestGorilla: stage REJ and the rejection email).
+    async fn reject(
+        &self,
+        _account: &AccountContext,
+        _order: &OrderRef<'_>,
+    ) -> Result<(), ProviderError> {
+        Err(ProviderError::Unsupported {
+            message: format!("{} has no rejection", self.kind().as_str()),
+        })
+    }
 
     /// Reads a vendor callback body: the vendor's id of the invitation it is about. The body is
     /// only a hint; the gateway re-reads the result with `fetch_result`.

@@ -1,6 +1,7 @@
 //! The gateway's use cases: tenancy, packages, orders, results. Called by the HTTP layer and the
 //! workers; calls the domain, the providers and the store. Knows nothing of HTTP.
 
+pub mod actions;
 mod error;
 pub mod orders;
 pub mod packages;

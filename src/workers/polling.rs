@@ -7,8 +7,7 @@ use tokio::sync::watch;
 
 use crate::{
     domain::now,
-    providers::OrderRef,
-    service::{results::pass_mark, Gateway, ServiceError},
+    service::{actions::order_ref, results::pass_mark, Gateway, ServiceError},
     store::OrderRecord,
 };
 
@@ -81,15 +80,9 @@ async fn poll_order(gateway: &Gateway, order: &OrderRecord) -> Result<(), Servic
     };
     let (provider, context) = gateway.account_context(&account)?;
     let order_id = order.id.to_string();
-    let reference = OrderRef {
-        order_id: &order_id,
-        remote_id: order.remote_id.as_deref().unwrap_or_default(),
-        email: &order.candidate_email,
-        package_id: &order.package_id,
-        provider_data: &order.provider_data,
-        invited_at: order.created_at,
-    };
-    let outcome = provider.fetch_result(&context, &reference).await?;
+    let outcome = provider
+        .fetch_result(&context, &order_ref(order, &order_id))
+        .await?;
     let applied = gateway
         .apply_outcome(order, &outcome, pass_mark(&account.settings), "vendor poll")
         .await?;

@@ -405,3 +405,24 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A tenant whose account of `provider` points at a vendor fake.
+pub async fn vendor_tenant(
+    app: &TestApp,
+    provider: &str,
+    credentials: Value,
+    base_url: &str,
+    mut settings: Value,
+) -> Tenant {
+    settings["base_url"] = json!(base_url);
+    app.create_tenant_with(provider, credentials, settings)
+        .await
+}
+
+/// `POST /admin/orders/{id}/{action}` (cancel, reject, refresh).
+pub async fn order_action(app: &TestApp, order_id: &str, action: &str) -> reqwest::Response {
+    app.admin(Method::POST, &format!("/admin/orders/{order_id}/{action}"))
+        .send()
+        .await
+        .expect("request")
+}

@@ -1,0 +1,544 @@
+//! TestGorilla (reference/providers.md §1): `Authorization: Token …`, assessments as packages,
+//! candidatures as invitations, results polled (TestGorilla has no callbacks).
+//!
+//! Credentials: `{token}` or `{username, password}` (logs in at `/api/profiles/login/`, keeps the
+//! token and logs in again on a 401). Settings: `send_email` (default false: invites with
+//! `?no_email=true` and the ATS hands out the link), `send_rejection_email` (default true).
+
+use std::{collections::HashMap, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use super::{
+    http::{Call, Reply, VendorClient},
+    optional_bool, require_string, AccountContext, Invitation, OrderRef, PackagePage, PackageQuery,
+    PlaceOrder, Provider, ProviderError, ProviderKind,
+};
+use crate::domain::{AssessmentPackage, OrderRequest, OrderStatus, VendorOutcome};
+
+pub const DEFAULT_BASE_URL: &str = "https://app.testgorilla.com";
+
+/// Documented per-minute budgets (reference/providers.md §1.10).
+mod budget {
+    pub const LIST_ASSESSMENTS: u32 = 20;
+    pub const GET_ASSESSMENT: u32 = 20;
+    pub const INVITE: u32 = 60;
+    pub const LIST_CANDIDATURES: u32 = 100;
+    pub const DELETE_CANDIDATURE: u32 = 20;
+    pub const CHANGE_STAGE: u32 = 60;
+    pub const SEND_REMINDER: u32 = 30;
+    pub const RESULTS: u32 = 60;
+}
+
+pub struct TestGorilla {
+    http: VendorClient,
+    poll_interval: Duration,
+    /// Tokens obtained by logging in, per account.
+    session_tokens: Mutex<HashMap<String, String>>,
+}
+
+impl TestGorilla {
+    pub fn new(http: VendorClient, poll_interval: Duration) -> Self {
+        Self {
+            http,
+            poll_interval,
+            session_tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn token(&self, account: &AccountContext, fresh: bool) -> Result<String, ProviderError> {
+        if let Some(token) = account.credential("token") {
+            return Ok(token.to_string());
+        }
+        if !fresh {
+            if let Some(token) = self.session_tokens.lock().await.get(&account.id) {
+                return Ok(token.clone());
+            }
+        }
+        let (Some(username), Some(password)) = (
+            account.credential("username"),
+            account.credential("password"),
+        ) else {
+            return Err(ProviderError::CredentialsRefused {
+                message: "the linked account has no TestGorilla token nor username and password"
+                    .into(),
+                detail: None,
+            });
+        };
+        let call = Call::new(
+            Method::POST,
+            format!("{}/api/profiles/login/", account.base_url(DEFAULT_BASE_URL)),
+        )
+        .header("origin", "https://app.testgorilla.com")
+        .json(json!({"username": username, "password": password}));
+        let reply = self.http.send(&call).await?.ok()?;
+        let token = reply.body["token"]
+            .as_str()
+            .ok_or_else(|| unreadable("the login answer has no token"))?
+            .to_string();
+        self.session_tokens
+            .lock()
+            .await
+            .insert(account.id.clone(), token.clone());
+        Ok(token)
+    }
+
+    /// Sends an authenticated call; with username and password, a 401 logs in again once.
+    async fn send(&self, account: &AccountContext, call: Call) -> Result<Reply, ProviderError> {
+        let token = self.token(account, false).await?;
+        let reply = self
+            .http
+            .send(
+                &call
+                    .clone()
+                    .header("authorization", format!("Token {token}")),
+            )
+            .await?;
+        if reply.status == StatusCode::UNAUTHORIZED && account.credential("token").is_none() {
+            let token = self.token(account, true).await?;
+            return self
+                .http
+                .send(&call.header("authorization", format!("Token {token}")))
+                .await;
+        }
+        Ok(reply)
+    }
+
+    fn url(account: &AccountContext, path_and_query: &str) -> String {
+        format!(
+            "{}/api/{path_and_query}",
+            account.base_url(DEFAULT_BASE_URL)
+        )
+    }
+
+    fn budget_key(account: &AccountContext, endpoint: &str) -> String {
+        format!("testgorilla:{}:{endpoint}", account.id)
+    }
+
+    /// The candidature of `email` at `assessment`, found with the `search` filter.
+    async fn find_candidature(
+        &self,
+        account: &AccountContext,
+        assessment: &str,
+        email: &str,
+        id: Option<&str>,
+    ) -> Result<Option<Value>, ProviderError> {
+        let path = format!(
+            "assessments/candidature/?assessment={assessment}&search={}",
+            urlencode(email)
+        );
+        let call = Call::new(Method::GET, Self::url(account, &path)).budget(
+            Self::budget_key(account, "list_candidatures"),
+            budget::LIST_CANDIDATURES,
+        );
+        let reply = self.send(account, call).await?.ok()?;
+        let results = reply.body["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        Ok(results.into_iter().find(|c| match id {
+            Some(id) => id_string(&c["id"]).as_deref() == Some(id),
+            None => c["email"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email)),
+        }))
+    }
+
+    fn invitation_from(candidature: &Value, assessment: &str) -> Result<Invitation, ProviderError> {
+        let remote_id =
+            id_string(&candidature["id"]).ok_or_else(|| unreadable("the candidature has no id"))?;
+        let test_url = candidature["invitation_link"]
+            .as_str()
+            .ok_or_else(|| unreadable("the candidature has no invitation_link"))?
+            .to_string();
+        Ok(Invitation {
+            remote_id,
+            test_url,
+            provider_data: json!({
+                "assessment_id": assessment,
+                "testtaker_id": candidature["testtaker_id"],
+                "invitation_uuid": candidature["invitation_uuid"],
+            }),
+        })
+    }
+}
+
+fn unreadable(what: &str) -> ProviderError {
+    ProviderError::Unavailable {
+        message: format!("TestGorilla's answer could not be read: {what}"),
+    }
+}
+
+/// TestGorilla ids are numbers; the gateway shows them as strings.
+fn id_string(value: &Value) -> Option<String> {
+    match value {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub(crate) fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn is_repeating_invitation(reply: &Reply) -> bool {
+    let keyed = reply.body["errors"].as_array().is_some_and(|errors| {
+        errors
+            .iter()
+            .any(|e| e["error_key"] == "REPEATING_INVITATION")
+    });
+    keyed
+        || reply
+            .body
+            .to_string()
+            .to_ascii_lowercase()
+            .contains("already")
+}
+
+fn package_of(assessment: &Value) -> Option<AssessmentPackage> {
+    let id = id_string(&assessment["id"])?;
+    Some(AssessmentPackage {
+        remote_id: Some(id.clone()),
+        id: Some(id),
+        name: assessment["name"].as_str().map(str::to_string),
+        description: assessment["status"]
+            .as_str()
+            .map(|s| format!("TestGorilla assessment ({s})")),
+    })
+}
+
+fn parse_time(value: &Value) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value.as_str()?)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// TestGorilla's candidature status in gateway terms (reference/providers.md §1.5).
+pub fn status_of(candidature_status: &str) -> OrderStatus {
+    match candidature_status {
+        "started" => OrderStatus::InProgress,
+        "completed" => OrderStatus::Completed,
+        _ => OrderStatus::Invited,
+    }
+}
+
+#[async_trait]
+impl Provider for TestGorilla {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::TestGorilla
+    }
+
+    fn validate_account(&self, credentials: &Value, settings: &Value) -> Result<(), String> {
+        if require_string(credentials, "credentials", "token").is_err() {
+            require_string(credentials, "credentials", "username")
+                .and_then(|_| require_string(credentials, "credentials", "password"))
+                .map_err(|_| {
+                    "credentials: TestGorilla needs {\"token\"} or {\"username\", \"password\"}"
+                        .to_string()
+                })?;
+        }
+        optional_bool(settings, "send_email")?;
+        optional_bool(settings, "send_rejection_email")
+    }
+
+    async fn list_packages(
+        &self,
+        account: &AccountContext,
+        query: &PackageQuery,
+    ) -> Result<PackagePage, ProviderError> {
+        let offset: usize = match &query.cursor {
+            None => 0,
+            Some(c) => c
+                .parse()
+                .map_err(|_| ProviderError::rejected("next: not a cursor of this account"))?,
+        };
+        let mut path = format!("assessments/?limit={}&offset={offset}", query.page_size);
+        if query.updated_after.is_some() {
+            path.push_str("&ordering=-modified");
+        }
+        let call = Call::new(Method::GET, Self::url(account, &path)).budget(
+            Self::budget_key(account, "list_assessments"),
+            budget::LIST_ASSESSMENTS,
+        );
+        let reply = self.send(account, call).await?.ok()?;
+        let results = reply.body["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut reached_older = false;
+        let mut packages = Vec::new();
+        for assessment in &results {
+            if let Some(after) = query.updated_after {
+                if parse_time(&assessment["modified"]).is_some_and(|m| m <= after) {
+                    // Sorted newest first: everything from here on is older.
+                    reached_older = true;
+                    break;
+                }
+            }
+            packages.extend(package_of(assessment));
+        }
+        let total = reply.body["count"].as_u64().map(|c| c as usize);
+        let seen = offset + results.len();
+        let more = match total {
+            Some(total) => seen < total,
+            None => !reply.body["next"].is_null() && !results.is_empty(),
+        };
+        let next = (more && !reached_older && !results.is_empty()).then(|| seen.to_string());
+        Ok(PackagePage { packages, next })
+    }
+
+    async fn get_package(
+        &self,
+        account: &AccountContext,
+        id: &str,
+    ) -> Result<AssessmentPackage, ProviderError> {
+        if !is_numeric(id) {
+            return Err(ProviderError::not_found(format!(
+                "no TestGorilla assessment with id '{id}'"
+            )));
+        }
+        let call = Call::new(
+            Method::GET,
+            Self::url(account, &format!("assessments/{id}/")),
+        )
+        .budget(
+            Self::budget_key(account, "get_assessment"),
+            budget::GET_ASSESSMENT,
+        );
+        let reply = self.send(account, call).await?.ok()?;
+        package_of(&reply.body).ok_or_else(|| unreadable("the assessment has no id"))
+    }
+
+    fn check_order(
+        &self,
+        _account: &AccountContext,
+        order: &OrderRequest,
+    ) -> Result<(), ProviderError> {
+        let id = order.package_id().unwrap_or_default();
+        if is_numeric(id) {
+            Ok(())
+        } else {
+            Err(ProviderError::rejected(format!(
+                "package.id: TestGorilla assessment ids are numbers, not '{id}'"
+            )))
+        }
+    }
+
+    async fn place_order(
+        &self,
+        account: &AccountContext,
+        order: &PlaceOrder<'_>,
+    ) -> Result<Invitation, ProviderError> {
+        let query = if account.setting_bool("send_email") == Some(true) {
+            ""
+        } else {
+            "?no_email=true"
+        };
+        let mut body = json!({"email": order.email});
+        if let Some(first) = order.request.first_name() {
+            body["first_name"] = json!(first);
+        }
+        if let Some(last) = order.request.last_name() {
+            body["last_name"] = json!(last);
+        }
+        let path = format!("assessments/{}/invite_candidate/{query}", order.package_id);
+        let call = Call::new(Method::POST, Self::url(account, &path))
+            .json(body)
+            .budget(Self::budget_key(account, "invite"), budget::INVITE);
+        let reply = self.send(account, call).await?;
+        if reply.is_success() {
+            return Self::invitation_from(&reply.body, order.package_id);
+        }
+        if reply.status == StatusCode::BAD_REQUEST && is_repeating_invitation(&reply) {
+            // Already invited (e.g. a retry after a lost answer): that candidature is this order's.
+            if let Some(existing) = self
+                .find_candidature(account, order.package_id, order.email, None)
+                .await?
+            {
+                return Self::invitation_from(&existing, order.package_id);
+            }
+        }
+        Err(reply.error())
+    }
+
+    async fn fetch_result(
+        &self,
+        account: &AccountContext,
+        order: &OrderRef<'_>,
+    ) -> Result<VendorOutcome, ProviderError> {
+        let Some(candidature) = self
+            .find_candidature(
+                account,
+                order.package_id,
+                order.email,
+                Some(order.remote_id),
+            )
+            .await?
+        else {
+            // Candidatures only disappear when deleted, which is TestGorilla's cancel.
+            return Ok(VendorOutcome::status_only(
+                OrderStatus::Cancelled,
+                json!({"status": "deleted"}),
+            ));
+        };
+        let vendor_status = candidature["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let status = status_of(&vendor_status);
+        let mut source = json!({"status": vendor_status, "stage": candidature["stage"], "avg_score": candidature["avg_score"]});
+        if status != OrderStatus::Completed {
+            return Ok(VendorOutcome::status_only(status, source));
+        }
+        let testtaker = id_string(&candidature["testtaker_id"])
+            .or_else(|| id_string(&order.provider_data["testtaker_id"]))
+            .ok_or_else(|| unreadable("the candidature has no testtaker_id"))?;
+        let path = format!(
+            "assessments/results/?candidature__assessment={}&candidature__test_taker={testtaker}",
+            order.package_id
+        );
+        let call = Call::new(Method::GET, Self::url(account, &path))
+            .budget(Self::budget_key(account, "results"), budget::RESULTS);
+        let results = self.send(account, call).await?.ok()?;
+        let tests: Vec<Value> = results.body["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|t| json!({"name": t["name"], "algorithm": t["algorithm"], "score": t["score"], "score_display": t["score_display"], "completed": t["completed"]}))
+            .collect();
+        let summary = tests
+            .iter()
+            .filter_map(|t| {
+                let name = t["name"].as_str()?;
+                let shown = match (&t["score"], t["score_display"].as_str()) {
+                    (Value::Number(n), _) => format!("{n}%"),
+                    (_, Some(display)) if !display.is_empty() => display.to_string(),
+                    _ => "no score".into(),
+                };
+                Some(format!("{name}: {shown}"))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        source["tests"] = Value::Array(tests);
+        Ok(VendorOutcome {
+            score_percent: candidature["avg_score"].as_f64(),
+            summary: (!summary.is_empty()).then_some(summary),
+            start_date: parse_time(&candidature["created"]),
+            ..VendorOutcome::status_only(OrderStatus::Completed, source)
+        })
+    }
+
+    async fn cancel(
+        &self,
+        account: &AccountContext,
+        order: &OrderRef<'_>,
+    ) -> Result<(), ProviderError> {
+        let call = Call::new(
+            Method::DELETE,
+            Self::url(
+                account,
+                &format!("assessments/candidature/{}/", order.remote_id),
+            ),
+        )
+        .budget(
+            Self::budget_key(account, "delete_candidature"),
+            budget::DELETE_CANDIDATURE,
+        );
+        self.send(account, call).await?.ok().map(|_| ())
+    }
+
+    async fn reject(
+        &self,
+        account: &AccountContext,
+        order: &OrderRef<'_>,
+    ) -> Result<(), ProviderError> {
+        let stage = Call::new(
+            Method::PATCH,
+            Self::url(
+                account,
+                &format!("assessments/candidature/{}/change_stage/", order.remote_id),
+            ),
+        )
+        .json(json!({"stage": "REJ"}))
+        .budget(
+            Self::budget_key(account, "change_stage"),
+            budget::CHANGE_STAGE,
+        );
+        self.send(account, stage).await?.ok()?;
+        if account.setting_bool("send_rejection_email") != Some(false) {
+            let email = Call::new(
+                Method::POST,
+                Self::url(
+                    account,
+                    &format!("assessments/candidature/{}/send-reminder/", order.remote_id),
+                ),
+            )
+            .json(json!({}))
+            .budget(
+                Self::budget_key(account, "send_reminder"),
+                budget::SEND_REMINDER,
+            );
+            self.send(account, email).await?.ok()?;
+        }
+        Ok(())
+    }
+
+    fn parse_callback(&self, _body: &[u8]) -> Result<String, ProviderError> {
+        Err(ProviderError::Unsupported {
+            message: "TestGorilla has no callbacks; its results are polled".into(),
+        })
+    }
+
+    fn first_poll_after(
+        &self,
+        _account: &AccountContext,
+        _order: &OrderRequest,
+    ) -> Option<Duration> {
+        Some(self.poll_interval)
+    }
+}
+
+fn is_numeric(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 19 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidature_statuses_map_explicitly() {
+        assert_eq!(status_of("invited"), OrderStatus::Invited);
+        assert_eq!(status_of("started"), OrderStatus::InProgress);
+        assert_eq!(status_of("completed"), OrderStatus::Completed);
+    }
+
+    #[test]
+    fn credentials_are_a_token_or_a_login() {
+        let tg = TestGorilla::new(
+            VendorClient::new(Duration::from_secs(1)),
+            Duration::from_secs(60),
+        );
+        assert!(tg
+            .validate_account(&json!({"token": "t"}), &json!({}))
+            .is_ok());
+        assert!(tg
+            .validate_account(
+                &json!({"username": "u", "password": "p"}),
+                &json!({"send_email": true})
+            )
+            .is_ok());
+        assert!(tg
+            .validate_account(&json!({"username": "u"}), &json!({}))
+            .is_err());
+        assert!(tg
+            .validate_account(&json!({"token": "t"}), &json!({"send_email": "yes"}))
+            .is_err());
+    }
+}

@@ -1,0 +1,129 @@
+//! What operators do to an order at its vendor: cancel, reject, refresh (design.md §4.5).
+
+use uuid::Uuid;
+
+use super::{results::pass_mark, Gateway, ServiceError};
+use crate::{
+    domain::{now, result::status_result, OrderStatus},
+    providers::OrderRef,
+    store::{NewEvent, OrderChange, OrderRecord},
+};
+
+use super::orders::subject_of;
+
+/// The adapter's view of a stored order.
+pub fn order_ref<'a>(order: &'a OrderRecord, order_id: &'a str) -> OrderRef<'a> {
+    OrderRef {
+        order_id,
+        remote_id: order.remote_id.as_deref().unwrap_or_default(),
+        email: &order.candidate_email,
+        package_id: &order.package_id,
+        provider_data: &order.provider_data,
+        invited_at: order.created_at,
+    }
+}
+
+impl Gateway {
+    async fn stored_order(&self, id: Uuid) -> Result<OrderRecord, ServiceError> {
+        self.store
+            .get_order(id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("no order with id '{id}'")))
+    }
+
+    /// Withdraws an open invitation at the vendor; the order becomes `cancelled`.
+    pub async fn cancel_order(&self, id: Uuid) -> Result<OrderRecord, ServiceError> {
+        let order = self.stored_order(id).await?;
+        if !order.status.is_open() {
+            return Err(ServiceError::Conflict(format!(
+                "order {id} is {} and cannot be cancelled",
+                order.status
+            )));
+        }
+        let account = self.account(order.account_id).await?;
+        let (provider, context) = self.account_context(&account)?;
+        let order_id = order.id.to_string();
+        provider
+            .cancel(&context, &order_ref(&order, &order_id))
+            .await?;
+        let change = OrderChange {
+            status: OrderStatus::Cancelled,
+            remote_id: None,
+            test_url: None,
+            provider_data: None,
+            result: Some(status_result(&subject_of(&order), OrderStatus::Cancelled)),
+            failure_reason: None,
+            next_poll_at: None,
+            at: now(),
+            event: NewEvent::new("cancelled at the vendor by an operator"),
+        };
+        self.store
+            .update_order(order.id, order.status, &change)
+            .await?
+            .ok_or_else(|| ServiceError::Conflict(format!("order {id} changed meanwhile; retry")))
+    }
+
+    /// Rejects the candidate at the vendor. The order keeps its status; the timeline records it.
+    pub async fn reject_order(&self, id: Uuid) -> Result<OrderRecord, ServiceError> {
+        let order = self.stored_order(id).await?;
+        if !matches!(
+            order.status,
+            OrderStatus::Invited | OrderStatus::InProgress | OrderStatus::Completed
+        ) {
+            return Err(ServiceError::Conflict(format!(
+                "order {id} is {} and cannot be rejected",
+                order.status
+            )));
+        }
+        let account = self.account(order.account_id).await?;
+        let (provider, context) = self.account_context(&account)?;
+        let order_id = order.id.to_string();
+        provider
+            .reject(&context, &order_ref(&order, &order_id))
+            .await?;
+        let change = OrderChange {
+            status: order.status,
+            remote_id: None,
+            test_url: None,
+            provider_data: None,
+            result: None,
+            failure_reason: None,
+            next_poll_at: order.next_poll_at,
+            at: now(),
+            event: NewEvent::new("candidate rejected at the vendor by an operator"),
+        };
+        self.store
+            .update_order(order.id, order.status, &change)
+            .await?
+            .ok_or_else(|| ServiceError::Conflict(format!("order {id} changed meanwhile; retry")))
+    }
+
+    /// Reads the order's result from the vendor now and records any change.
+    pub async fn refresh_order(&self, id: Uuid) -> Result<OrderRecord, ServiceError> {
+        let order = self.stored_order(id).await?;
+        if !order.status.is_placed() {
+            return Err(ServiceError::Conflict(format!(
+                "order {id} is {} and has no invitation to read",
+                order.status
+            )));
+        }
+        let account = self.account(order.account_id).await?;
+        let (provider, context) = self.account_context(&account)?;
+        let order_id = order.id.to_string();
+        let outcome = provider
+            .fetch_result(&context, &order_ref(&order, &order_id))
+            .await?;
+        match self
+            .apply_outcome(
+                &order,
+                &outcome,
+                pass_mark(&account.settings),
+                "refreshed by an operator",
+            )
+            .await?
+        {
+            Some(updated) => Ok(updated),
+            None => Ok(order),
+        }
+    }
+}

@@ -1,0 +1,643 @@
+//! TestGorilla through the unified API, against a fake that speaks its documented wire format
+//! (reference/providers.md §1) and checks method, path, query, `Authorization: Token …` and body.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    expect_error, expect_json, order_action, stackone_order, vendor_tenant, TestApp, TestDb,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use wiremock::{
+    matchers::{body_json, header, method, path, query_param, query_param_is_missing},
+    Mock, MockServer, ResponseTemplate,
+};
+
+const TOKEN: &str = "tg-secret-token";
+const AUTH: &str = "Token tg-secret-token";
+
+fn candidature(id: u64, status: &str, avg: Value) -> Value {
+    json!({
+        "id": id, "testtaker_id": 4276, "email": "ada@example.com", "full_name": "Ada Lovelace",
+        "invitation_uuid": "edb70e44-271d-4e6a-8533-901fdc95f230",
+        "invitation_link": "https://assessment.testgorilla.com/testtaker/takeinvitation/edb70e44-271d-4e6a-8533-901fdc95f230",
+        "status": status, "stage": "NYE", "created": "2021-09-18T09:16:33.975663+02:00",
+        "avg_score": avg, "rating": null, "review": null, "is_hired": false, "reminder_sent": false
+    })
+}
+
+fn invite_mock(status: u16, body: Value) -> Mock {
+    Mock::given(method("POST"))
+        .and(path("/api/assessments/32/invite_candidate/"))
+        .and(query_param("no_email", "true"))
+        .and(header("authorization", AUTH))
+        .and(body_json(
+            json!({"email": "ada@example.com", "first_name": "Romain", "last_name": "Sestier"}),
+        ))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+}
+
+async fn setup(db: &TestDb, extra: &[&str]) -> (TestApp, MockServer, common::Tenant) {
+    let app = TestApp::spawn_with(db, extra).await;
+    let fake = MockServer::start().await;
+    let tenant = vendor_tenant(
+        &app,
+        "testgorilla",
+        json!({"token": TOKEN}),
+        &fake.uri(),
+        json!({}),
+    )
+    .await;
+    (app, fake, tenant)
+}
+
+async fn assessments_page_through_the_vendor(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    let assessment = |id: u64, name: &str| {
+        json!({"id": id, "name": name, "candidates": 42, "invited": 13, "started": 8, "finished": 21,
+        "status": "active", "finished_percentage": 50, "modified": "2021-07-10T15:06:05.719971+00:00"})
+    };
+    Mock::given(method("GET")).and(path("/api/assessments/")).and(query_param("limit", "2")).and(query_param("offset", "0"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 3, "next": format!("{}/api/assessments/?limit=2&offset=2", fake.uri()),
+            "previous": null, "results": [assessment(32, "Python developer"), assessment(33, "Data analyst")]})))
+        .expect(1).mount(&fake).await;
+    Mock::given(method("GET")).and(path("/api/assessments/")).and(query_param("limit", "2")).and(query_param("offset", "2"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 3, "next": null, "previous": null, "results": [assessment(34, "Sales")]})))
+        .expect(1).mount(&fake).await;
+    let first = expect_json(
+        app.unified(
+            Method::GET,
+            "/unified/ats/assessments/packages?page_size=2",
+            &tenant,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        first["data"][0],
+        json!({"id": "32", "remote_id": "32", "name": "Python developer", "description": "TestGorilla assessment (active)"})
+    );
+    let next = first["next"].as_str().unwrap();
+    let second = expect_json(
+        app.unified(
+            Method::GET,
+            &format!("/unified/ats/assessments/packages?page_size=2&next={next}"),
+            &tenant,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(second["data"][0]["id"], "34");
+    assert!(second["next"].is_null());
+
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/32/"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(assessment(32, "Python developer")))
+        .mount(&fake)
+        .await;
+    let one = expect_json(
+        app.unified(Method::GET, "/unified/ats/assessments/packages/32", &tenant)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(one["data"]["name"], "Python developer");
+}
+
+async fn updated_after_uses_the_modified_time(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    Mock::given(method("GET")).and(path("/api/assessments/")).and(query_param("ordering", "-modified")).and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 5, "results": [
+            {"id": 40, "name": "New", "status": "active", "modified": "2025-09-01T00:00:00+00:00"},
+            {"id": 39, "name": "Old", "status": "active", "modified": "2024-01-01T00:00:00+00:00"}]})))
+        .expect(1).mount(&fake).await;
+    let page = expect_json(
+        app.unified(
+            Method::GET,
+            "/unified/ats/assessments/packages?filter[updated_after]=2025-01-01T00:00:00Z",
+            &tenant,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page["data"][0]["id"], "40");
+    assert!(page["next"].is_null(), "older assessments end the walk");
+}
+
+async fn an_order_invites_without_vendor_email_and_returns_the_link(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    invite_mock(201, candidature(8000, "invited", Value::Null))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    let body = stackone_order("tg-1", "ada@example.com", "32");
+    let created = expect_json(app.order(&tenant, &body).await, StatusCode::OK).await;
+    assert_eq!(created["remote_id"], "8000");
+    assert_eq!(created["test_url"], "https://assessment.testgorilla.com/testtaker/takeinvitation/edb70e44-271d-4e6a-8533-901fdc95f230");
+    // A replay does not call the vendor again (the mock expects exactly one call).
+    assert_eq!(
+        expect_json(app.order(&tenant, &body).await, StatusCode::OK).await,
+        created
+    );
+    let stored = app
+        .gateway
+        .store
+        .get_order(created["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.provider_data["testtaker_id"], 4276,
+        "testtaker_id is kept for results"
+    );
+    let mut bad = body.clone();
+    bad["id"] = json!("tg-2");
+    bad["package"]["id"] = json!("python");
+    expect_error(
+        app.order(&tenant, &bad).await,
+        StatusCode::BAD_REQUEST,
+        "package.id",
+    )
+    .await;
+}
+
+async fn the_vendor_email_is_an_account_setting(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let fake = MockServer::start().await;
+    let tenant = vendor_tenant(
+        &app,
+        "testgorilla",
+        json!({"token": TOKEN}),
+        &fake.uri(),
+        json!({"send_email": true}),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/api/assessments/32/invite_candidate/"))
+        .and(query_param_is_missing("no_email"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(candidature(
+            8001,
+            "invited",
+            Value::Null,
+        )))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    let created = expect_json(
+        app.order(&tenant, &stackone_order("tg-mail", "ada@example.com", "32"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(created["remote_id"], "8001");
+}
+
+async fn a_repeating_invitation_is_the_existing_candidature(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    invite_mock(400, json!({"errors": [{"field": "email", "error_key": "REPEATING_INVITATION", "message": "Candidate already invited"}]}))
+        .expect(1).mount(&fake).await;
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/candidature/"))
+        .and(query_param("assessment", "32"))
+        .and(query_param("search", "ada@example.com"))
+        .and(header("authorization", AUTH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"count": 1, "next": null, "previous": null,
+            "results": [candidature(7999, "started", Value::Null)]})),
+        )
+        .expect(1)
+        .mount(&fake)
+        .await;
+    let created = expect_json(
+        app.order(
+            &tenant,
+            &stackone_order("tg-repeat", "ada@example.com", "32"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(created["remote_id"], "7999");
+    assert!(created["test_url"]
+        .as_str()
+        .unwrap()
+        .contains("takeinvitation"));
+}
+
+async fn vendor_failures_map_to_precise_errors(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &["--provider-timeout", "1s"]).await;
+    let cases: Vec<(u16, Value, StatusCode, &str)> = vec![
+        (
+            400,
+            json!({"errors": [{"field": "email", "error_key": "BAD_EMAIL", "message": "Invalid email"}]}),
+            StatusCode::BAD_REQUEST,
+            "Invalid email",
+        ),
+        (
+            401,
+            json!({"detail": "Invalid token."}),
+            StatusCode::BAD_REQUEST,
+            "credentials",
+        ),
+        (
+            404,
+            json!({"detail": "Not found."}),
+            StatusCode::NOT_FOUND,
+            "Not found",
+        ),
+        (
+            500,
+            json!({"detail": "boom"}),
+            StatusCode::BAD_GATEWAY,
+            "500",
+        ),
+    ];
+    for (i, (status, body, expected, needle)) in cases.into_iter().enumerate() {
+        let mock = invite_mock(status, body)
+            .expect(1)
+            .mount_as_scoped(&fake)
+            .await;
+        let error = expect_error(
+            app.order(
+                &tenant,
+                &stackone_order(&format!("e{i}"), "ada@example.com", "32"),
+            )
+            .await,
+            expected,
+            needle,
+        )
+        .await;
+        if expected == StatusCode::BAD_REQUEST {
+            let detail = &error["provider_errors"][0];
+            assert_eq!(detail["status"], status);
+            assert!(detail["url"]
+                .as_str()
+                .unwrap()
+                .ends_with("/api/assessments/32/invite_candidate/?no_email=true"));
+            assert!(
+                !error.to_string().contains(TOKEN),
+                "credentials never reach the caller"
+            );
+        }
+        drop(mock);
+    }
+
+    let slow = Mock::given(method("POST"))
+        .and(path("/api/assessments/32/invite_candidate/"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(candidature(1, "invited", Value::Null))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .expect(1)
+        .mount_as_scoped(&fake)
+        .await;
+    expect_error(
+        app.order(&tenant, &stackone_order("e-slow", "ada@example.com", "32"))
+            .await,
+        StatusCode::REQUEST_TIMEOUT,
+        "time",
+    )
+    .await;
+    drop(slow);
+
+    // Last: a 429 also holds back this account's further invitations until the vendor's reset.
+    let limited = Mock::given(method("POST"))
+        .and(path("/api/assessments/32/invite_candidate/"))
+        .and(header("authorization", AUTH))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_json(json!({"detail": "Request was throttled."}))
+                .insert_header("X-RateLimit-Reset", "17"),
+        )
+        .expect(1)
+        .mount_as_scoped(&fake)
+        .await;
+    let response = app
+        .order(&tenant, &stackone_order("e-429", "ada@example.com", "32"))
+        .await;
+    assert_eq!(response.headers()["retry-after"], "17");
+    expect_error(response, StatusCode::TOO_MANY_REQUESTS, "rate").await;
+    drop(limited);
+
+    // Every failed invitation is a `failed` order with the vendor's reason.
+    let failed = app.admin_get("/admin/orders?status=failed").await;
+    assert_eq!(failed["data"].as_array().unwrap().len(), 6);
+    assert!(failed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid email")));
+}
+
+async fn reads_are_retried_after_the_rate_limit_resets(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/"))
+        .and(header("authorization", AUTH))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("X-RateLimit-Limit", "20")
+                .insert_header("X-RateLimit-Remaining", "0")
+                .insert_header("X-RateLimit-Reset", "1"),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&fake)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"count": 1, "results": [{"id": 32, "name": "Python", "status": "active"}]}),
+        ))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    let started = std::time::Instant::now();
+    let page = expect_json(
+        app.unified(Method::GET, "/unified/ats/assessments/packages", &tenant)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["data"][0]["id"], "32");
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited for X-RateLimit-Reset"
+    );
+}
+
+async fn results_are_normalized_for_each_status(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    let account: serde_json::Value = app
+        .admin(
+            Method::PATCH,
+            &format!("/admin/accounts/{}", tenant.account_id),
+        )
+        .json(&json!({"settings": {"pass_mark": 70}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(account["settings"]["pass_mark"], 70);
+    invite_mock(201, candidature(8000, "invited", Value::Null))
+        .mount(&fake)
+        .await;
+    let created = expect_json(
+        app.order(&tenant, &stackone_order("tg-r", "ada@example.com", "32"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let order_id = created["id"].as_str().unwrap();
+    let candidatures = |c: Value| {
+        Mock::given(method("GET"))
+            .and(path("/api/assessments/candidature/"))
+            .and(query_param("assessment", "32"))
+            .and(query_param("search", "ada@example.com"))
+            .and(header("authorization", AUTH))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"count": 1, "results": [c]})),
+            )
+    };
+
+    let started = candidatures(candidature(8000, "started", Value::Null))
+        .mount_as_scoped(&fake)
+        .await;
+    let detail = expect_json(
+        order_action(&app, order_id, "refresh").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["status"], "in_progress");
+    assert_eq!(detail["result"]["result"]["value"], "in_progress");
+    drop(started);
+
+    candidatures(candidature(8000, "completed", json!(76)))
+        .mount(&fake)
+        .await;
+    Mock::given(method("GET")).and(path("/api/assessments/results/")).and(query_param("candidature__assessment", "32"))
+        .and(query_param("candidature__test_taker", "4276")).and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 2, "results": [
+            {"id": 123456, "name": "Big 5 (OCEAN)", "score": null, "status": "published", "completed": true, "test_id": 494,
+             "custom_questions": [], "algorithm": "big_5", "is_code_test": false, "score_display": "2-1-1-2-1_32.0-34.0-33.0-35.0-32.0"},
+            {"id": 234567, "name": "Problem solving", "score": 85, "status": "filed", "completed": true, "test_id": 7244,
+             "custom_questions": [], "algorithm": "basic", "is_code_test": false, "score_display": ""}]})))
+        .expect(1).mount(&fake).await;
+    let detail = expect_json(
+        order_action(&app, order_id, "refresh").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["status"], "completed");
+    let result = &detail["result"];
+    assert_eq!(result["result"]["value"], "passed", "76 ≥ pass mark 70");
+    assert_eq!(
+        result["score"],
+        json!({"label": "Percentage", "value": "76", "min": "0", "max": "100"})
+    );
+    let tests = result["result"]["source_value"]["tests"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        tests[0]["score_display"], "2-1-1-2-1_32.0-34.0-33.0-35.0-32.0",
+        "personality keeps score_display"
+    );
+    assert!(result["summary"]
+        .as_str()
+        .unwrap()
+        .contains("Problem solving: 85%"));
+    let unified = expect_json(
+        app.unified(
+            Method::GET,
+            &format!("/unified/ats/assessments/orders/{order_id}/results"),
+            &tenant,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(unified["data"], *result);
+}
+
+async fn operators_cancel_and_reject_at_the_vendor(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    Mock::given(method("POST"))
+        .and(path("/api/assessments/32/invite_candidate/"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(201).set_body_json(candidature(
+            8000,
+            "invited",
+            Value::Null,
+        )))
+        .up_to_n_times(1)
+        .mount(&fake)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/assessments/32/invite_candidate/"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(201).set_body_json(candidature(
+            8001,
+            "invited",
+            Value::Null,
+        )))
+        .mount(&fake)
+        .await;
+    let first = expect_json(
+        app.order(&tenant, &stackone_order("c-1", "ada@example.com", "32"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let second = expect_json(
+        app.order(&tenant, &stackone_order("c-2", "ada@example.com", "32"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+
+    Mock::given(method("DELETE"))
+        .and(path("/api/assessments/candidature/8000/"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    let cancelled = expect_json(
+        order_action(&app, first["id"].as_str().unwrap(), "cancel").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["result"]["result"]["value"], "cancelled");
+    expect_error(
+        order_action(&app, first["id"].as_str().unwrap(), "cancel").await,
+        StatusCode::CONFLICT,
+        "cancelled",
+    )
+    .await;
+
+    Mock::given(method("PATCH"))
+        .and(path("/api/assessments/candidature/8001/change_stage/"))
+        .and(header("authorization", AUTH))
+        .and(body_json(json!({"stage": "REJ"})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "8001", "stage": "REJ", "reminder_sent": false})),
+        )
+        .expect(1)
+        .mount(&fake)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/assessments/candidature/8001/send-reminder/"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    let rejected = expect_json(
+        order_action(&app, second["id"].as_str().unwrap(), "reject").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(rejected["status"], "invited");
+    assert!(rejected["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["message"].as_str().unwrap().contains("rejected")));
+}
+
+async fn a_login_account_logs_in_again_when_its_token_expires(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let fake = MockServer::start().await;
+    let tenant = vendor_tenant(
+        &app,
+        "testgorilla",
+        json!({"username": "ops@acme.test", "password": "pw"}),
+        &fake.uri(),
+        json!({}),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/api/profiles/login/"))
+        .and(body_json(
+            json!({"username": "ops@acme.test", "password": "pw"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"token": "first"})))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&fake)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/profiles/login/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"token": "second"})))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/"))
+        .and(header("authorization", "Token first"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"detail": "Invalid token."})))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/"))
+        .and(header("authorization", "Token second"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 0, "results": []})))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    let page = expect_json(
+        app.unified(Method::GET, "/unified/ats/assessments/packages", &tenant)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["data"], json!([]));
+}
+
+on_both_databases!(
+    assessments_page_through_the_vendor,
+    updated_after_uses_the_modified_time,
+    an_order_invites_without_vendor_email_and_returns_the_link,
+    the_vendor_email_is_an_account_setting,
+    a_repeating_invitation_is_the_existing_candidature,
+    vendor_failures_map_to_precise_errors,
+    reads_are_retried_after_the_rate_limit_resets,
+    results_are_normalized_for_each_status,
+    operators_cancel_and_reject_at_the_vendor,
+    a_login_account_logs_in_again_when_its_token_expires,
+);
