@@ -114,6 +114,17 @@ pub fn new_signing_secret() -> String {
     format!("whsec_{}", STANDARD.encode(random_key()))
 }
 
+/// A token derived from the master key for `purpose`: unguessable without the key, and the same
+/// every time, so it can be handed out again without being stored.
+pub fn derive_token(master_key: &[u8; 32], purpose: &str) -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master_key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(purpose.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
 pub fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
@@ -154,5 +165,19 @@ mod tests {
         assert!(new_signing_secret().starts_with("whsec_"));
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
+        let key = [3u8; 32];
+        assert_eq!(
+            derive_token(&key, "callback:a"),
+            derive_token(&key, "callback:a")
+        );
+        assert_ne!(
+            derive_token(&key, "callback:a"),
+            derive_token(&key, "callback:b")
+        );
+        assert_ne!(
+            derive_token(&key, "callback:a"),
+            derive_token(&[4u8; 32], "callback:a")
+        );
+        assert_eq!(derive_token(&key, "x").len(), 43);
     }
 }

@@ -17,7 +17,8 @@ use std::{future::Future, sync::Arc};
 
 use config::{Config, LogFormat};
 use providers::{
-    http::VendorClient, sandbox::SandboxProvider, testgorilla::TestGorilla, Providers,
+    http::VendorClient, interviewmocha::InterviewMocha, sandbox::SandboxProvider,
+    testgorilla::TestGorilla, Providers,
 };
 use service::Gateway;
 use tokio::net::TcpListener;
@@ -36,6 +37,7 @@ impl App {
         let providers = Providers::new(vec![
             Arc::new(SandboxProvider::new(&config.public_url)),
             Arc::new(TestGorilla::new(vendors.clone(), config.poll_interval)),
+            Arc::new(InterviewMocha::new(vendors.clone(), config.poll_interval)),
         ]);
         Ok(Self {
             gateway: Gateway::new(store, providers, config),

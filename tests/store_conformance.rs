@@ -71,6 +71,7 @@ fn order(account: &AccountRecord, key: Option<&str>) -> OrderRecord {
         result: None,
         failure_reason: None,
         next_poll_at: None,
+        callback_token_hash: Some(format!("cb-{}", Uuid::now_v7())),
         created_at: at,
         updated_at: at,
     }

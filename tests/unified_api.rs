@@ -633,6 +633,7 @@ async fn an_order_abandoned_mid_call_fails_and_its_replay_retries(db: TestDb) {
         result: None,
         failure_reason: None,
         next_poll_at: None,
+        callback_token_hash: None,
         created_at: at,
         updated_at: at,
     };

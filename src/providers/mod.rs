@@ -3,6 +3,7 @@
 
 mod error;
 pub mod http;
+pub mod interviewmocha;
 pub mod sandbox;
 pub mod testgorilla;
 

@@ -70,6 +70,22 @@ fn validate(request: &OrderRequest) -> Result<(&str, &str), ServiceError> {
 }
 
 impl Gateway {
+    /// The secret token of an order's callback URL (derived, so a retry hands out the same URL).
+    pub fn callback_token(&self, order_id: Uuid) -> String {
+        crate::crypto::derive_token(
+            self.config.master_key.expose(),
+            &format!("callback:{order_id}"),
+        )
+    }
+
+    /// Where a vendor reports on an order: `{PUBLIC_URL}/webhooks/{provider}/{token}`.
+    pub fn callback_url(&self, provider: &str, order_id: Uuid) -> String {
+        self.config.public_link(&format!(
+            "/webhooks/{provider}/{}",
+            self.callback_token(order_id)
+        ))
+    }
+
     /// `POST /orders`: validates, records the order under its client key, invites the candidate
     /// once, and answers the same body to every replay of the same request.
     pub async fn place_order(
@@ -95,8 +111,9 @@ impl Gateway {
             )));
         }
         let at = now();
+        let id = Uuid::now_v7();
         let order = OrderRecord {
-            id: Uuid::now_v7(),
+            id,
             project_id: caller.project_id,
             account_id: caller.account.id,
             provider: caller.account.provider.clone(),
@@ -117,6 +134,7 @@ impl Gateway {
             result: None,
             failure_reason: None,
             next_poll_at: None,
+            callback_token_hash: Some(sha256_hex(&self.callback_token(id))),
             created_at: at,
             updated_at: at,
         };
@@ -204,7 +222,7 @@ impl Gateway {
                     package_id: &order.package_id,
                     email: &order.candidate_email,
                     request: &order.request,
-                    callback_url: None,
+                    callback_url: Some(self.callback_url(&order.provider, order.id)),
                 },
             )
             .await;

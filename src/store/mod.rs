@@ -73,6 +73,11 @@ pub trait Store: Send + Sync + 'static {
         account_id: Uuid,
         client_key: &str,
     ) -> Result<Option<OrderRecord>, StoreError>;
+    /// The order whose callback token hashes to `token_hash`.
+    async fn find_order_by_callback_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<OrderRecord>, StoreError>;
     async fn find_order_by_remote_id(
         &self,
         provider: &str,

@@ -63,6 +63,8 @@ pub struct OrderRecord {
     pub result: Option<AssessmentResult>,
     pub failure_reason: Option<String>,
     pub next_poll_at: Option<DateTime<Utc>>,
+    /// SHA-256 of the token in the callback URL handed to the vendor.
+    pub callback_token_hash: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -7,7 +7,7 @@
 
 pub(super) const ORDER_COLUMNS: &str = "id, project_id, account_id, provider, client_key, request_hash, status, \
     package_id, candidate_email, remote_id, test_url, results_update_url, request, provider_data, result, \
-    failure_reason, next_poll_at, created_at, updated_at";
+    failure_reason, next_poll_at, callback_token_hash, created_at, updated_at";
 
 pub(super) fn parse_status(value: &str) -> Result<crate::domain::OrderStatus, super::StoreError> {
     crate::domain::OrderStatus::parse(value)
@@ -83,6 +83,7 @@ macro_rules! impl_sql_store {
                 result: result.map(|Json(r)| r),
                 failure_reason: row.try_get("failure_reason")?,
                 next_poll_at: row.try_get("next_poll_at")?,
+                callback_token_hash: row.try_get("callback_token_hash")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
             })
@@ -283,8 +284,8 @@ macro_rules! impl_sql_store {
                 let inserted = sqlx::query(
                     "INSERT INTO orders (id, project_id, account_id, provider, client_key, request_hash, status, \
                      package_id, candidate_email, remote_id, test_url, results_update_url, request, provider_data, \
-                     result, failure_reason, next_poll_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+                     result, failure_reason, next_poll_at, created_at, updated_at, callback_token_hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
                      ON CONFLICT (account_id, client_key) DO NOTHING",
                 )
                 .bind(o.id)
@@ -306,6 +307,7 @@ macro_rules! impl_sql_store {
                 .bind(o.next_poll_at)
                 .bind(o.created_at)
                 .bind(o.updated_at)
+                .bind(&o.callback_token_hash)
                 .execute(&mut *tx)
                 .await?;
                 if inserted.rows_affected() == 1 {
@@ -343,6 +345,15 @@ macro_rules! impl_sql_store {
                 .await?
                 .map(|row| order_from(&row))
                 .transpose()
+            }
+
+            async fn find_order_by_callback_token(&self, token_hash: &str) -> Result<Option<OrderRecord>, StoreError> {
+                sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE callback_token_hash = $1"))
+                    .bind(token_hash)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .map(|row| order_from(&row))
+                    .transpose()
             }
 
             async fn find_order_by_remote_id(&self, provider: &str, remote_id: &str) -> Result<Option<OrderRecord>, StoreError> {
