@@ -18,7 +18,7 @@ use std::{future::Future, sync::Arc};
 use config::{Config, LogFormat};
 use providers::{
     http::VendorClient, interviewmocha::InterviewMocha, sandbox::SandboxProvider,
-    testgorilla::TestGorilla, Providers,
+    testgorilla::TestGorilla, testinvite::TestInvite, Providers,
 };
 use service::Gateway;
 use tokio::net::TcpListener;
@@ -38,6 +38,7 @@ impl App {
             Arc::new(SandboxProvider::new(&config.public_url)),
             Arc::new(TestGorilla::new(vendors.clone(), config.poll_interval)),
             Arc::new(InterviewMocha::new(vendors.clone(), config.poll_interval)),
+            Arc::new(TestInvite::new(vendors.clone(), config.poll_interval)),
         ]);
         Ok(Self {
             gateway: Gateway::new(store, providers, config),

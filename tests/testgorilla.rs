@@ -629,7 +629,48 @@ async fn a_login_account_logs_in_again_when_its_token_expires(db: TestDb) {
     assert_eq!(page["data"], json!([]));
 }
 
+async fn the_client_keeps_under_the_documented_budget(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 0, "results": []})))
+        .expect(21)
+        .mount(&fake)
+        .await;
+    // GET /api/assessments/ allows 20 requests a minute: the 21st waits for the bucket to refill.
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        expect_json(
+            app.unified(Method::GET, "/unified/ats/assessments/packages", &tenant)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a burst within the budget is not slowed"
+    );
+    expect_json(
+        app.unified(Method::GET, "/unified/ats/assessments/packages", &tenant)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(2500),
+        "the 21st request waited: {:?}",
+        started.elapsed()
+    );
+}
+
 on_both_databases!(
+    the_client_keeps_under_the_documented_budget,
     assessments_page_through_the_vendor,
     updated_after_uses_the_modified_time,
     an_order_invites_without_vendor_email_and_returns_the_link,

@@ -6,6 +6,7 @@ pub mod http;
 pub mod interviewmocha;
 pub mod sandbox;
 pub mod testgorilla;
+pub mod testinvite;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 

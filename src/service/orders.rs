@@ -240,7 +240,7 @@ impl Gateway {
                     status: OrderStatus::Invited,
                     result: Some(status_result(&subject_of(&invited), OrderStatus::Invited)),
                     remote_id: Some(invitation.remote_id),
-                    test_url: Some(invitation.test_url),
+                    test_url: Some(invitation.test_url).filter(|u| !u.is_empty()),
                     provider_data: Some(invitation.provider_data),
                     failure_reason: None,
                     next_poll_at,

@@ -1,0 +1,409 @@
+//! TestInvite REST v1 through the unified API, against a fake following reference/providers.md §2
+//! (the auth header is a setting because TestInvite does not document it).
+
+mod common;
+
+use common::{
+    expect_error, expect_json, order_action, stackone_order, vendor_tenant, TestApp, TestDb,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use wiremock::{
+    matchers::{header, method, path, query_param},
+    Mock, MockServer, ResponseTemplate,
+};
+
+const TOKEN: &str = "ti-secret-token";
+const BEARER: &str = "Bearer ti-secret-token";
+const API: &str = "/api/integration/rest/v1";
+
+async fn setup(db: &TestDb, settings: Value) -> (TestApp, MockServer, common::Tenant) {
+    let app = TestApp::spawn(db).await;
+    let fake = MockServer::start().await;
+    let tenant = vendor_tenant(
+        &app,
+        "testinvite",
+        json!({"token": TOKEN}),
+        &fake.uri(),
+        settings,
+    )
+    .await;
+    (app, fake, tenant)
+}
+
+fn basic_candidate(link: Option<&str>) -> Value {
+    let mut c = json!({"candidateId": "c_abc", "kind": "temp", "taskId": "t_123", "loggedIn": false,
+        "fullname": "Romain Sestier", "email": "ada@example.com", "invitationCode": "K7Q2XZ"});
+    if let Some(link) = link {
+        c["directAccessUrl"] = json!(link);
+    }
+    c
+}
+
+async fn mount_candidate_lookup(fake: &MockServer, filter: (&str, &str)) {
+    Mock::given(method("GET")).and(path(format!("{API}/tasks/t_123/candidates"))).and(query_param(filter.0, filter.1))
+        .and(query_param("mode", "basic")).and(header("authorization", BEARER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "candidates": [basic_candidate(Some("https://www.testinvite.com/access/K7Q2XZ"))],
+            "pagination": {"totalItems": 1, "totalPages": 1, "currentPage": 1, "limit": 10, "next": null, "previous": null}})))
+        .expect(1).mount(fake).await;
+}
+
+async fn tasks_page_through(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({})).await;
+    let task =
+        |id: &str, title: &str| json!({"taskId": id, "title": title, "createdAt": 1736899200});
+    Mock::given(method("GET")).and(path(format!("{API}/tasks"))).and(query_param("mode", "basic")).and(query_param("limit", "2"))
+        .and(query_param("page", "1")).and(header("authorization", BEARER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tasks": [task("t_123", "Java Developer Assessment"), task("t_124", "Sales")],
+            "pagination": {"totalItems": 3, "totalPages": 2, "currentPage": 1, "limit": 2, "next": "?limit=2&page=2&mode=basic", "previous": null}})))
+        .expect(1).mount(&fake).await;
+    Mock::given(method("GET")).and(path(format!("{API}/tasks"))).and(query_param("page", "2")).and(header("authorization", BEARER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tasks": [task("t_125", "Support")],
+            "pagination": {"totalItems": 3, "totalPages": 2, "currentPage": 2, "limit": 2, "next": null, "previous": "?limit=2&page=1&mode=basic"}})))
+        .expect(1).mount(&fake).await;
+    let first = expect_json(
+        app.unified(
+            Method::GET,
+            "/unified/ats/assessments/packages?page_size=2",
+            &tenant,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(first["data"][0]["id"], "t_123");
+    assert_eq!(first["data"][0]["name"], "Java Developer Assessment");
+    let second = expect_json(
+        app.unified(
+            Method::GET,
+            &format!(
+                "/unified/ats/assessments/packages?page_size=2&next={}",
+                first["next"].as_str().unwrap()
+            ),
+            &tenant,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(second["data"][0]["id"], "t_125");
+    assert!(second["next"].is_null());
+}
+
+async fn the_auth_header_is_configurable(db: TestDb) {
+    let (app, fake, tenant) = setup(
+        &db,
+        json!({"auth_header": "X-Auth-Token", "auth_scheme": ""}),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/tasks")))
+        .and(header("x-auth-token", TOKEN))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"tasks": [], "pagination": {"next": null}})),
+        )
+        .expect(1)
+        .mount(&fake)
+        .await;
+    let page = expect_json(
+        app.unified(Method::GET, "/unified/ats/assessments/packages", &tenant)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["data"], json!([]));
+    assert!(fake.received_requests().await.unwrap()[0]
+        .headers
+        .get("authorization")
+        .is_none());
+}
+
+async fn an_order_creates_a_tracked_temporary_candidate(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({"lang": "en"})).await;
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/tasks/t_123/candidates")))
+        .and(header("authorization", BEARER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(basic_candidate(None)))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    mount_candidate_lookup(&fake, ("code", "K7Q2XZ")).await;
+    let mut body = stackone_order("ti-1", "ada@example.com", "t_123");
+    body["passthrough"] = json!({"inviteByEmail": {"emailTemplateName": "Invitation"}, "group": "campus", "labels": ["2026"], "lang": "fr"});
+    let created = expect_json(app.order(&tenant, &body).await, StatusCode::OK).await;
+    assert_eq!(created["remote_id"], "c_abc");
+    assert_eq!(
+        created["test_url"], "https://www.testinvite.com/access/K7Q2XZ",
+        "read back when the create answer lacks it"
+    );
+
+    let order_id = created["id"].as_str().unwrap();
+    let sent: Value =
+        serde_json::from_slice(&fake.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(
+        sent,
+        json!({
+            "kind": "temporary-candidate",
+            "fullname": "Romain Sestier",
+            "email": "ada@example.com",
+            "externalId": order_id,
+            "externalData": {"ats": {"order_id": "ti-1", "candidate_id": "cand-1",
+                                     "application_id": "8187e5da-dc77-475e-9949-af0f1fa4e4e3", "job_id": "8187e5da-dc77-475e-9949-af0f1fa4e4e3"},
+                             "passthrough": body["passthrough"]},
+            "lang": "fr",
+            "tracking": {"uniqId": order_id, "scope": "task"},
+            "callback": {"url": app.gateway.callback_url("testinvite", order_id.parse().unwrap()), "resource": "detailed"},
+            "inviteByEmail": {"emailTemplateName": "Invitation"},
+            "group": "campus",
+            "labels": ["2026"]
+        })
+    );
+}
+
+async fn a_duplicate_uniq_id_is_the_existing_candidate(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({})).await;
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/tasks/t_123/candidates")))
+        .and(header("authorization", BEARER))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(
+                json!({"message": "A candidate with the same uniqId already exists"}),
+            ),
+        )
+        .expect(1)
+        .mount(&fake)
+        .await;
+    mount_candidate_lookup(&fake, ("email", "ada@example.com")).await;
+    let created = expect_json(
+        app.order(
+            &tenant,
+            &stackone_order("ti-dup", "ada@example.com", "t_123"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(created["remote_id"], "c_abc");
+    assert_eq!(
+        created["test_url"],
+        "https://www.testinvite.com/access/K7Q2XZ"
+    );
+}
+
+async fn failures_map_and_leave_failed_orders(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({})).await;
+    let refused = Mock::given(method("POST"))
+        .and(path(format!("{API}/tasks/t_123/candidates")))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthorized"})))
+        .expect(1)
+        .mount_as_scoped(&fake)
+        .await;
+    let error = expect_error(
+        app.order(
+            &tenant,
+            &stackone_order("ti-e1", "ada@example.com", "t_123"),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "credentials",
+    )
+    .await;
+    assert_eq!(error["provider_errors"][0]["status"], 401);
+    drop(refused);
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/tasks/t_404/candidates")))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"message": "Task not found"})),
+        )
+        .expect(1)
+        .mount(&fake)
+        .await;
+    expect_error(
+        app.order(
+            &tenant,
+            &stackone_order("ti-e2", "ada@example.com", "t_404"),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "Task not found",
+    )
+    .await;
+    let failed = app.admin_get("/admin/orders?status=failed").await;
+    assert_eq!(failed["data"].as_array().unwrap().len(), 2);
+}
+
+async fn test_instances_make_the_result(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({})).await;
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/tasks/t_123/candidates")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(basic_candidate(Some(
+                "https://www.testinvite.com/access/K7Q2XZ",
+            ))),
+        )
+        .mount(&fake)
+        .await;
+    let created = expect_json(
+        app.order(&tenant, &stackone_order("ti-r", "ada@example.com", "t_123"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let order_id = created["id"].as_str().unwrap();
+    let instances = |items: Value| {
+        Mock::given(method("GET")).and(path(format!("{API}/tasks/t_123/test-instances")))
+        .and(query_param("candidateId", "c_abc")).and(query_param("mode", "detailed")).and(header("authorization", BEARER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"testInstances": items,
+            "pagination": {"totalItems": 1, "totalPages": 1, "currentPage": 1, "limit": 50, "next": null, "previous": null}})))
+    };
+    let instance = |id: &str, step: &str, status: &str, ratio: Value| {
+        json!({"testInstanceId": id, "taskId": "t_123", "stepId": step,
+        "ticketId": "c_abc", "status": status, "ignored": false,
+        "result": if ratio.is_null() { json!(false) } else { json!({"completedAt": 1737000000, "scoreboard": {"pointsAchieved": 42, "maxAchievablePoints": 50, "achievementRatio": ratio}}) }})
+    };
+    Mock::given(method("GET")).and(path(format!("{API}/tasks"))).and(query_param("mode", "detailed")).and(header("authorization", BEARER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tasks": [{"taskId": "t_123", "title": "Java",
+            "steps": [{"id": "s_1", "title": "Java", "active": true}, {"id": "s_2", "title": "English", "active": true}, {"id": "s_3", "active": false}]}],
+            "pagination": {"next": null}})))
+        .expect(1).mount(&fake).await;
+
+    let none = instances(json!([])).mount_as_scoped(&fake).await;
+    assert_eq!(
+        expect_json(
+            order_action(&app, order_id, "refresh").await,
+            StatusCode::OK
+        )
+        .await["status"],
+        "invited"
+    );
+    drop(none);
+    let started = instances(json!([instance("ti_1", "s_1", "STARTED", Value::Null)]))
+        .mount_as_scoped(&fake)
+        .await;
+    assert_eq!(
+        expect_json(
+            order_action(&app, order_id, "refresh").await,
+            StatusCode::OK
+        )
+        .await["status"],
+        "in_progress"
+    );
+    drop(started);
+    let one_of_two = instances(json!([instance("ti_1", "s_1", "COMPLETE", json!(0.84))]))
+        .mount_as_scoped(&fake)
+        .await;
+    let detail = expect_json(
+        order_action(&app, order_id, "refresh").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        detail["status"], "in_progress",
+        "one of two active steps is not the whole task"
+    );
+    drop(one_of_two);
+    instances(json!([
+        instance("ti_1", "s_1", "COMPLETE", json!(0.84)),
+        instance("ti_2", "s_2", "COMPLETE", json!(0.66))
+    ]))
+    .mount(&fake)
+    .await;
+    let detail = expect_json(
+        order_action(&app, order_id, "refresh").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["status"], "completed");
+    assert_eq!(
+        detail["result"]["score"]["value"], "75",
+        "mean achievementRatio × 100"
+    );
+    assert_eq!(
+        detail["result"]["submission_date"],
+        "2025-01-16T04:00:00.000Z"
+    );
+    assert_eq!(
+        detail["result"]["result"]["source_value"]["instances"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+async fn candidates_who_logged_in_cannot_be_deleted(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({})).await;
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/tasks/t_123/candidates")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(basic_candidate(Some(
+                "https://www.testinvite.com/access/K7Q2XZ",
+            ))),
+        )
+        .mount(&fake)
+        .await;
+    let a = expect_json(
+        app.order(
+            &tenant,
+            &stackone_order("ti-c1", "ada@example.com", "t_123"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let b = expect_json(
+        app.order(
+            &tenant,
+            &stackone_order("ti-c2", "ada@example.com", "t_123"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let deleted = Mock::given(method("DELETE"))
+        .and(path(format!("{API}/tasks/t_123/candidates/c_abc")))
+        .and(header("authorization", BEARER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount_as_scoped(&fake)
+        .await;
+    assert_eq!(
+        expect_json(
+            order_action(&app, a["id"].as_str().unwrap(), "cancel").await,
+            StatusCode::OK
+        )
+        .await["status"],
+        "cancelled"
+    );
+    drop(deleted);
+    Mock::given(method("DELETE"))
+        .and(path(format!("{API}/tasks/t_123/candidates/c_abc")))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"message": "Forbidden"})))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    expect_error(
+        order_action(&app, b["id"].as_str().unwrap(), "cancel").await,
+        StatusCode::CONFLICT,
+        "logged in",
+    )
+    .await;
+}
+
+on_both_databases!(
+    tasks_page_through,
+    the_auth_header_is_configurable,
+    an_order_creates_a_tracked_temporary_candidate,
+    a_duplicate_uniq_id_is_the_existing_candidate,
+    failures_map_and_leave_failed_orders,
+    test_instances_make_the_result,
+    candidates_who_logged_in_cannot_be_deleted,
+);
