@@ -669,7 +669,62 @@ async fn the_client_keeps_under_the_documented_budget(db: TestDb) {
     );
 }
 
+async fn a_deleted_candidature_cancels_the_order_and_an_unreachable_vendor_is_502(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    invite_mock(201, candidature(8000, "invited", Value::Null))
+        .mount(&fake)
+        .await;
+    let created = expect_json(
+        app.order(&tenant, &stackone_order("tg-del", "ada@example.com", "32"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/candidature/"))
+        .and(query_param("assessment", "32"))
+        .and(header("authorization", AUTH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 0, "results": []})))
+        .mount(&fake)
+        .await;
+    let detail = expect_json(
+        order_action(&app, created["id"].as_str().unwrap(), "refresh").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["status"], "cancelled", "deleted at TestGorilla");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_origin = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let gone = vendor_tenant(
+        &app,
+        "testgorilla",
+        json!({"token": TOKEN}),
+        &dead_origin,
+        json!({}),
+    )
+    .await;
+    expect_error(
+        app.order(&gone, &stackone_order("tg-gone", "ada@example.com", "32"))
+            .await,
+        StatusCode::BAD_GATEWAY,
+        "could not be reached",
+    )
+    .await;
+    expect_error(
+        app.unified(Method::GET, "/unified/ats/assessments/packages", &gone)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_GATEWAY,
+        "could not be reached",
+    )
+    .await;
+}
+
 on_both_databases!(
+    a_deleted_candidature_cancels_the_order_and_an_unreachable_vendor_is_502,
     the_client_keeps_under_the_documented_budget,
     assessments_page_through_the_vendor,
     updated_after_uses_the_modified_time,
