@@ -541,6 +541,38 @@ mod tests {
     }
 
     #[test]
+    fn an_internal_candidate_comes_through_passthrough() {
+        use crate::secret::Secret;
+        let request: OrderRequest = serde_json::from_value(json!({
+            "id": "ats-1", "package": {"id": "t_1"}, "candidate": {"emails": [{"value": "a@b.co"}]},
+            "passthrough": {"kind": "internal-candidate", "id": "u_42", "programIds": ["p1"]}
+        }))
+        .unwrap();
+        let account = AccountContext {
+            id: "a".into(),
+            credentials: Secret::new(json!({"token": "t"})),
+            settings: json!({}),
+        };
+        let order = PlaceOrder {
+            order_id: "ord-1",
+            package_id: "t_1",
+            email: "a@b.co",
+            request: &request,
+            callback_url: None,
+        };
+        let body = TestInvite::candidate_body(&account, &order);
+        assert_eq!(body["kind"], "internal-candidate");
+        assert_eq!(body["id"], "u_42");
+        assert_eq!(body["programIds"], json!(["p1"]));
+        assert!(
+            body.get("tracking").is_none(),
+            "TestInvite tracks internal candidates by username"
+        );
+        assert!(body.get("email").is_none());
+        assert_eq!(body["externalId"], "ord-1");
+    }
+
+    #[test]
     fn settings_are_checked() {
         let ti = TestInvite::new(
             VendorClient::new(Duration::from_secs(1)),
