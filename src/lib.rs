@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod outbound;
 pub mod providers;
 pub mod secret;
 pub mod service;

@@ -87,6 +87,9 @@ async fn the_openapi_document_covers_every_route_and_matches_the_cli() {
         ("PATCH", "/unified/ats/assessments/orders/{id}/result"),
         ("GET", "/unified/ats/assessments/orders/{id}/results"),
         ("POST", "/unified/ats/assessments/orders"),
+        ("POST", "/webhooks/{provider}/{token}"),
+        ("GET", "/admin/deliveries"),
+        ("POST", "/admin/deliveries/{id}/retry"),
         ("GET", "/unified/ats/assessments/packages"),
         ("GET", "/unified/ats/assessments/packages/{id}"),
     ];

@@ -8,8 +8,9 @@ use std::{collections::HashSet, sync::Arc};
 use assessment_gateway::{
     domain::{now, OrderRequest, OrderStatus},
     store::{
-        connect, AccountRecord, ApiKeyRecord, DynStore, InsertOrder, NewEvent, OrderChange,
-        OrderFilter, OrderRecord, ProjectRecord,
+        connect, AccountRecord, ApiKeyRecord, AttemptOutcome, AttemptRecord, DeliveryFilter,
+        DeliveryStatus, DynStore, InsertOrder, NewDelivery, NewEvent, OrderChange, OrderFilter,
+        OrderRecord, ProjectRecord,
     },
 };
 use chrono::Duration;
@@ -88,6 +89,7 @@ fn change(status: OrderStatus, message: &str) -> OrderChange {
         next_poll_at: None,
         at: now(),
         event: NewEvent::new(message),
+        delivery: None,
     }
 }
 
@@ -532,7 +534,262 @@ async fn stale_pending_orders_are_listed_oldest_first(db: TestDb) {
     );
 }
 
+/// An invited order with a results URL, and a change of it to `status` carrying a delivery.
+async fn invited_order(store: &DynStore) -> OrderRecord {
+    let p = project(store).await;
+    let a = account(store, p.id).await;
+    let mut o = order(&a, Some("k"));
+    o.status = OrderStatus::Invited;
+    store.insert_order(&o, &NewEvent::new("r")).await.unwrap();
+    o
+}
+
+async fn change_with_delivery(
+    store: &DynStore,
+    o: &OrderRecord,
+    from: OrderStatus,
+    to: OrderStatus,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    let mut c = change(to, "changed");
+    c.delivery = Some(NewDelivery {
+        id,
+        url: "https://ats.example.com/r".into(),
+        body: format!("{{\"state\":\"{to}\"}}"),
+    });
+    store.update_order(o.id, from, &c).await.unwrap().unwrap();
+    id
+}
+
+fn attempt(delivery_id: Uuid, status: Option<i32>) -> AttemptRecord {
+    AttemptRecord {
+        id: 0,
+        delivery_id,
+        at: now(),
+        status_code: status,
+        duration_ms: 12,
+        response_body: Some("ok".into()),
+        error: None,
+    }
+}
+
+async fn a_state_change_enqueues_its_delivery_which_is_claimed_once(db: TestDb) {
+    let store = store(&db).await;
+    let o = invited_order(&store).await;
+    let id = change_with_delivery(&store, &o, OrderStatus::Invited, OrderStatus::InProgress).await;
+    let at = now();
+    let lease = at + Duration::seconds(60);
+    let (x, y) = tokio::join!(
+        store.claim_due_deliveries(at, lease, 10),
+        store.claim_due_deliveries(at, lease, 10)
+    );
+    let claimed: Vec<_> = x.unwrap().into_iter().chain(y.unwrap()).collect();
+    assert_eq!(claimed.len(), 1, "claimed by one worker only");
+    let d = &claimed[0];
+    assert_eq!(
+        (d.id, d.order_id, d.status, d.attempts),
+        (id, o.id, DeliveryStatus::Pending, 0)
+    );
+    assert_eq!(d.body, "{\"state\":\"in_progress\"}");
+    assert!(
+        store
+            .claim_due_deliveries(at, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+
+    store
+        .record_attempt(
+            d,
+            lease,
+            &attempt(id, Some(200)),
+            &AttemptOutcome::Delivered,
+        )
+        .await
+        .unwrap();
+    let done = store.get_delivery(id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.attempts), (DeliveryStatus::Delivered, 1));
+    assert!(done.delivered_at.is_some() && done.locked_until.is_none());
+    let attempts = store.list_attempts(id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        (attempts[0].status_code, attempts[0].duration_ms),
+        (Some(200), 12)
+    );
+    let listed = store
+        .list_deliveries(&DeliveryFilter {
+            status: Some(DeliveryStatus::Delivered),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
+async fn a_newer_state_waits_for_the_older_in_flight_and_replaces_it(db: TestDb) {
+    let store = store(&db).await;
+    let o = invited_order(&store).await;
+    let first =
+        change_with_delivery(&store, &o, OrderStatus::Invited, OrderStatus::InProgress).await;
+    let at = now();
+    let lease = at + Duration::seconds(60);
+    let claimed = store.claim_due_deliveries(at, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // While the older state is in flight, the order completes.
+    let second =
+        change_with_delivery(&store, &o, OrderStatus::InProgress, OrderStatus::Completed).await;
+    assert!(
+        store
+            .claim_due_deliveries(now(), lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the newer waits for the older in flight"
+    );
+    // The older attempt fails: it is not retried after the newer state.
+    let retry_at = now() - Duration::seconds(1);
+    store
+        .record_attempt(
+            &claimed[0],
+            lease,
+            &attempt(first, Some(503)),
+            &AttemptOutcome::RetryAt(retry_at),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_delivery(first).await.unwrap().unwrap().status,
+        DeliveryStatus::Superseded
+    );
+    let next = store.claim_due_deliveries(now(), lease, 10).await.unwrap();
+    assert_eq!(next.iter().map(|d| d.id).collect::<Vec<_>>(), vec![second]);
+
+    // Undelivered older states not in flight are replaced at once by a newer one.
+    let o2 = invited_order(&store).await;
+    let a = change_with_delivery(&store, &o2, OrderStatus::Invited, OrderStatus::InProgress).await;
+    let b =
+        change_with_delivery(&store, &o2, OrderStatus::InProgress, OrderStatus::Completed).await;
+    assert_eq!(
+        store.get_delivery(a).await.unwrap().unwrap().status,
+        DeliveryStatus::Superseded
+    );
+    assert_eq!(
+        store.get_delivery(b).await.unwrap().unwrap().status,
+        DeliveryStatus::Pending
+    );
+}
+
+async fn an_expired_lease_lets_another_worker_deliver(db: TestDb) {
+    let store = store(&db).await;
+    let o = invited_order(&store).await;
+    let id = change_with_delivery(&store, &o, OrderStatus::Invited, OrderStatus::Completed).await;
+    let at = now();
+    let dead_lease = at + Duration::seconds(5);
+    let lost = store
+        .claim_due_deliveries(at, dead_lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(lost.len(), 1, "a worker claims it, then dies");
+    let later = at + Duration::seconds(6);
+    let new_lease = later + Duration::seconds(60);
+    let taken = store
+        .claim_due_deliveries(later, new_lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        taken.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![id],
+        "another worker takes it over"
+    );
+    // The first worker's late bookkeeping does not change the delivery; the attempt is kept.
+    store
+        .record_attempt(
+            &lost[0],
+            dead_lease,
+            &attempt(id, None),
+            &AttemptOutcome::Dead,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_delivery(id).await.unwrap().unwrap().status,
+        DeliveryStatus::Pending
+    );
+    store
+        .record_attempt(
+            &taken[0],
+            new_lease,
+            &attempt(id, Some(204)),
+            &AttemptOutcome::Delivered,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_delivery(id).await.unwrap().unwrap().status,
+        DeliveryStatus::Delivered
+    );
+    assert_eq!(store.list_attempts(id).await.unwrap().len(), 2);
+
+    // A released lease is claimable at once.
+    let o2 = invited_order(&store).await;
+    let other =
+        change_with_delivery(&store, &o2, OrderStatus::Invited, OrderStatus::Completed).await;
+    let lease = now() + Duration::seconds(60);
+    store.claim_due_deliveries(now(), lease, 10).await.unwrap();
+    store.release_delivery(other, lease).await.unwrap();
+    assert_eq!(
+        store
+            .claim_due_deliveries(now(), lease, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn dead_deliveries_can_be_queued_again_when_newest(db: TestDb) {
+    let store = store(&db).await;
+    let o = invited_order(&store).await;
+    let id = change_with_delivery(&store, &o, OrderStatus::Invited, OrderStatus::Completed).await;
+    let lease = now() + Duration::seconds(60);
+    let claimed = store.claim_due_deliveries(now(), lease, 10).await.unwrap();
+    store
+        .record_attempt(
+            &claimed[0],
+            lease,
+            &attempt(id, Some(410)),
+            &AttemptOutcome::Dead,
+        )
+        .await
+        .unwrap();
+    let dead = store.get_delivery(id).await.unwrap().unwrap();
+    assert_eq!(
+        (dead.status, dead.last_error.as_deref()),
+        (DeliveryStatus::Dead, Some("the receiver answered 410"))
+    );
+    assert!(store.requeue_delivery(id, now()).await.unwrap().is_some());
+    assert!(
+        store.requeue_delivery(id, now()).await.unwrap().is_none(),
+        "already pending"
+    );
+    assert_eq!(
+        store
+            .claim_due_deliveries(now(), lease, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 on_both_databases!(
+    a_state_change_enqueues_its_delivery_which_is_claimed_once,
+    a_newer_state_waits_for_the_older_in_flight_and_replaces_it,
+    an_expired_lease_lets_another_worker_deliver,
+    dead_deliveries_can_be_queued_again_when_newest,
     stale_pending_orders_are_listed_oldest_first,
     projects_keys_and_accounts_round_trip,
     an_order_key_is_unique_per_account,

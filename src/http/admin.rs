@@ -385,6 +385,8 @@ pub struct OrderDetail {
     pub request: OrderRequest,
     pub result: AssessmentResult,
     pub timeline: Vec<TimelineEntry>,
+    /// Every delivery of this order to its `results_update_url`, newest first, with attempts.
+    pub deliveries: Vec<super::admin_deliveries::DeliveryView>,
 }
 
 fn order_summary(o: &OrderRecord) -> OrderSummary {
@@ -468,7 +470,9 @@ pub async fn list_orders(
 
 async fn order_detail(gateway: &Gateway, order: OrderRecord) -> Result<OrderDetail, ApiError> {
     let events = gateway.store.list_order_events(order.id).await?;
+    let deliveries = super::admin_deliveries::order_deliveries(gateway, order.id).await?;
     Ok(OrderDetail {
+        deliveries,
         order: order_summary(&order),
         result: current_result(&order),
         request: order.request,

@@ -1,6 +1,7 @@
 //! The HTTP layer: the only place axum lives.
 
 pub mod admin;
+pub mod admin_deliveries;
 pub mod auth;
 pub mod error;
 mod json;
@@ -8,6 +9,7 @@ pub mod openapi;
 pub mod ops;
 pub mod sandbox;
 pub mod unified;
+pub mod webhooks;
 
 use axum::{extract::DefaultBodyLimit, middleware, Router};
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
@@ -21,8 +23,10 @@ pub fn router(gateway: Gateway) -> Router {
     Router::new()
         .merge(unified::routes())
         .merge(admin::routes())
+        .merge(admin_deliveries::routes())
         .merge(sandbox::routes())
         .merge(ops::routes())
+        .merge(webhooks::routes())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::new())

@@ -5,7 +5,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{admin, ops, sandbox, unified};
+use super::{admin, admin_deliveries, ops, sandbox, unified, webhooks};
 
 struct SecuritySchemes;
 
@@ -36,14 +36,17 @@ impl Modify for SecuritySchemes {
         admin::revoke_api_key, admin::create_account, admin::get_account, admin::update_account,
         admin::delete_account, admin::list_orders, admin::get_order,
         admin::cancel_order, admin::reject_order, admin::refresh_order,
+        admin_deliveries::list_deliveries, admin_deliveries::retry_delivery,
         sandbox::show_test, sandbox::start_test, sandbox::submit_test,
         ops::healthz, ops::readyz, ops::openapi_json, ops::docs,
+        webhooks::receive,
     ),
     modifiers(&SecuritySchemes),
     tags(
         (name = "Unified", description = "StackOne unified ATS assessments"),
         (name = "Admin", description = "Projects, keys, linked accounts and orders"),
         (name = "Sandbox", description = "The sandbox vendor's candidate pages"),
+        (name = "Webhooks", description = "Vendor callbacks"),
         (name = "Operations", description = "Health and API description"),
     )
 )]

@@ -9,7 +9,7 @@ use crate::{
     store::{NewEvent, OrderChange, OrderRecord},
 };
 
-use super::orders::subject_of;
+use super::{deliveries::delivery_for, orders::subject_of};
 
 /// The adapter's view of a stored order.
 pub fn order_ref<'a>(order: &'a OrderRecord, order_id: &'a str) -> OrderRef<'a> {
@@ -46,19 +46,21 @@ impl Gateway {
         provider
             .cancel(&context, &order_ref(&order, &order_id))
             .await?;
+        let at = now();
+        let result = status_result(&subject_of(&order), OrderStatus::Cancelled);
         let change = OrderChange {
             status: OrderStatus::Cancelled,
             remote_id: None,
             test_url: None,
             provider_data: None,
-            result: Some(status_result(&subject_of(&order), OrderStatus::Cancelled)),
+            delivery: delivery_for(&order, &result, at),
+            result: Some(result),
             failure_reason: None,
             next_poll_at: None,
-            at: now(),
+            at,
             event: NewEvent::new("cancelled at the vendor by an operator"),
         };
-        self.store
-            .update_order(order.id, order.status, &change)
+        self.record_change(&order, &change)
             .await?
             .ok_or_else(|| ServiceError::Conflict(format!("order {id} changed meanwhile; retry")))
     }
@@ -91,6 +93,7 @@ impl Gateway {
             next_poll_at: order.next_poll_at,
             at: now(),
             event: NewEvent::new("candidate rejected at the vendor by an operator"),
+            delivery: None,
         };
         self.store
             .update_order(order.id, order.status, &change)

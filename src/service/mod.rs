@@ -2,6 +2,8 @@
 //! workers; calls the domain, the providers and the store. Knows nothing of HTTP.
 
 pub mod actions;
+pub mod callbacks;
+pub mod deliveries;
 mod error;
 pub mod orders;
 pub mod packages;
@@ -22,6 +24,15 @@ pub struct Gateway {
     pub providers: Providers,
     pub cipher: Cipher,
     pub config: Arc<Config>,
+    pub wake: Arc<Wakeups>,
+}
+
+/// Wakes this process's workers when work was queued, so that they need not wait for their
+/// next look at the database.
+#[derive(Default)]
+pub struct Wakeups {
+    pub deliveries: tokio::sync::Notify,
+    pub polls: tokio::sync::Notify,
 }
 
 impl Gateway {
@@ -32,6 +43,7 @@ impl Gateway {
             providers,
             cipher,
             config,
+            wake: Arc::new(Wakeups::default()),
         }
     }
 }

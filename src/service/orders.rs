@@ -33,19 +33,6 @@ fn is_email(value: &str) -> bool {
         && !value.chars().any(char::is_whitespace)
 }
 
-fn check_url(field: &str, value: &str) -> Result<(), ServiceError> {
-    let ok = url::Url::parse(value)
-        .ok()
-        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-    if ok {
-        Ok(())
-    } else {
-        Err(ServiceError::invalid(format!(
-            "{field}: expected an absolute http(s) URL"
-        )))
-    }
-}
-
 /// The checks the gateway itself makes on an order (design.md §4.1).
 fn validate(request: &OrderRequest) -> Result<(&str, &str), ServiceError> {
     let package_id = request
@@ -58,13 +45,6 @@ fn validate(request: &OrderRequest) -> Result<(&str, &str), ServiceError> {
         return Err(ServiceError::invalid(format!(
             "candidate.emails[].value: '{email}' is not an email address"
         )));
-    }
-    if let Some(url) = request
-        .results_update_url
-        .as_deref()
-        .filter(|u| !u.trim().is_empty())
-    {
-        check_url("results_update_url", url)?;
     }
     Ok((package_id, email))
 }
@@ -96,6 +76,17 @@ impl Gateway {
         idempotency_key: Option<&str>,
     ) -> Result<CreateOrderResult, ServiceError> {
         let (package_id, email) = validate(&request)?;
+        if let Some(url) = request
+            .results_update_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            crate::outbound::check_url(url, self.config.outbound_allow_private)
+                .await
+                .map_err(|refused| {
+                    ServiceError::invalid(format!("results_update_url: {refused}"))
+                })?;
+        }
         caller.provider.check_order(&caller.context, &request)?;
         let client_key = idempotency_key
             .or(request.id.as_deref())
@@ -179,6 +170,7 @@ impl Gateway {
                         next_poll_at: None,
                         at: now(),
                         event: NewEvent::new("retried with the same id"),
+                        delivery: None,
                     };
                     if let Some(retrying) = self
                         .store
@@ -246,6 +238,7 @@ impl Gateway {
                     next_poll_at,
                     at,
                     event: NewEvent::new("invitation created at the vendor"),
+                    delivery: None,
                 };
                 let updated = self
                     .store
@@ -304,6 +297,7 @@ impl Gateway {
             next_poll_at: None,
             at,
             event,
+            delivery: None,
         };
         Ok(self
             .store

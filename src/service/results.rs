@@ -14,6 +14,8 @@ use crate::{
     store::{NewEvent, OrderChange, OrderRecord},
 };
 
+use super::deliveries::delivery_for;
+
 /// The account's `pass_mark` setting (0–100), if any.
 pub fn pass_mark(settings: &Value) -> Option<f64> {
     settings.get("pass_mark").and_then(Value::as_f64)
@@ -73,6 +75,7 @@ impl Gateway {
             remote_id: None,
             test_url: None,
             provider_data: None,
+            delivery: delivery_for(order, &result, at),
             result: Some(result),
             failure_reason: None,
             next_poll_at,
@@ -82,10 +85,23 @@ impl Gateway {
                 json!({"source": outcome.source}),
             ),
         };
-        Ok(self
+        self.record_change(order, &change).await
+    }
+
+    /// Applies a state change (with its delivery, if any) and wakes the delivery worker.
+    pub async fn record_change(
+        &self,
+        order: &OrderRecord,
+        change: &OrderChange,
+    ) -> Result<Option<OrderRecord>, ServiceError> {
+        let updated = self
             .store
-            .update_order(order.id, order.status, &change)
-            .await?)
+            .update_order(order.id, order.status, change)
+            .await?;
+        if updated.is_some() && change.delivery.is_some() {
+            self.wake.deliveries.notify_one();
+        }
+        Ok(updated)
     }
 
     /// `PATCH /orders/{id}/result`: a result pushed by the provider side (or an operator's tool)
@@ -135,11 +151,13 @@ impl Gateway {
             result_url: update.result_url,
             attachments: update.attachments,
         };
+        let at = now();
         let change = OrderChange {
             status: target,
             remote_id: None,
             test_url: None,
             provider_data: None,
+            delivery: delivery_for(&order, &result, at),
             result: Some(result),
             failure_reason: None,
             next_poll_at: if target.is_open() {
@@ -147,15 +165,12 @@ impl Gateway {
             } else {
                 None
             },
-            at: now(),
+            at,
             event: NewEvent::new(format!("result pushed through the unified API: {target}")),
         };
-        self.store
-            .update_order(order.id, order.status, &change)
-            .await?
-            .ok_or_else(|| {
-                ServiceError::Conflict(format!("order {} changed meanwhile; retry", order.id))
-            })?;
+        self.record_change(&order, &change).await?.ok_or_else(|| {
+            ServiceError::Conflict(format!("order {} changed meanwhile; retry", order.id))
+        })?;
         Ok(())
     }
 }

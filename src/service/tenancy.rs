@@ -76,6 +76,16 @@ fn check_common_settings(settings: &Value) -> Result<(), ServiceError> {
             ));
         }
     }
+    if let Some(validity) = map.get("validity").filter(|v| !v.is_null()) {
+        let ok = validity
+            .as_str()
+            .is_some_and(|v| crate::config::parse_duration(v).is_ok_and(|d| !d.is_zero()));
+        if !ok {
+            return Err(ServiceError::invalid(
+                "settings.validity: expected a duration such as \"14d\"",
+            ));
+        }
+    }
     if let Some(base) = map.get("base_url").filter(|v| !v.is_null()) {
         let origin = base
             .as_str()

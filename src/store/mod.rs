@@ -110,6 +110,39 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<OrderRecord>, StoreError>;
     async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` due deliveries, leased until `lease_until`. A delivery is never
+    /// claimed while an older one of the same order is still pending, so states arrive in order.
+    async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Records an attempt and its outcome. The delivery changes only while `lease` is still the
+    /// holder's; a retry becomes `superseded` when a newer state of the order waits.
+    async fn record_attempt(
+        &self,
+        delivery: &DeliveryRecord,
+        lease: DateTime<Utc>,
+        attempt: &AttemptRecord,
+        outcome: &AttemptOutcome,
+    ) -> Result<(), StoreError>;
+    /// Gives a claimed delivery back (graceful shutdown).
+    async fn release_delivery(&self, id: Uuid, lease: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn get_delivery(&self, id: Uuid) -> Result<Option<DeliveryRecord>, StoreError>;
+    /// Newest first.
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    async fn list_attempts(&self, delivery_id: Uuid) -> Result<Vec<AttemptRecord>, StoreError>;
+    /// Makes a dead or delivered delivery pending again, due at `at`, if it is its order's newest.
+    async fn requeue_delivery(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Option<DeliveryRecord>, StoreError>;
 }
 
 pub type DynStore = Arc<dyn Store>;

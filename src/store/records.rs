@@ -84,6 +84,8 @@ pub struct OrderChange {
     pub next_poll_at: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
     pub event: NewEvent,
+    /// Enqueued with the change (replacing undelivered older states of the order).
+    pub delivery: Option<NewDelivery>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +129,94 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
     pub provider: Option<String>,
     /// Cursor: only orders with an id lower than this one (ids are time-ordered UUIDv7).
+    pub before: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its (next) attempt.
+    Pending,
+    Delivered,
+    /// Every attempt failed, or the receiver refused it for good; an operator may retry it.
+    Dead,
+    /// A newer state of the same order replaced it before it was delivered.
+    Superseded,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+            Self::Superseded => "superseded",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Dead, Self::Superseded]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
+/// A state change of an order to deliver to its ATS (the outbox row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub id: Uuid,
+    pub url: String,
+    /// The exact JSON body, identical for every attempt.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub project_id: Uuid,
+    pub url: String,
+    pub body: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// One try at delivering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub id: i64,
+    pub delivery_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub duration_ms: i64,
+    /// The first 20 KB of the receiver's answer.
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What an attempt leads to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Try again at this time (unless a newer state of the order is waiting: then superseded).
+    RetryAt(DateTime<Utc>),
+    /// No more automatic attempts.
+    Dead,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<DeliveryStatus>,
+    pub order_id: Option<Uuid>,
+    /// Cursor: only deliveries with a lower id.
     pub before: Option<Uuid>,
     pub limit: i64,
 }

@@ -9,6 +9,21 @@ pub(super) const ORDER_COLUMNS: &str = "id, project_id, account_id, provider, cl
     package_id, candidate_email, remote_id, test_url, results_update_url, request, provider_data, result, \
     failure_reason, next_poll_at, callback_token_hash, created_at, updated_at";
 
+pub(super) const DELIVERY_COLUMNS: &str =
+    "id, order_id, project_id, url, body, status, attempts, next_attempt_at, \
+    locked_until, last_error, created_at, updated_at, delivered_at";
+
+/// True when a newer delivery of the same order exists (the outer table is `deliveries`).
+pub(super) const NEWER_EXISTS: &str =
+    "EXISTS (SELECT 1 FROM deliveries n WHERE n.order_id = deliveries.order_id AND n.id > deliveries.id)";
+
+pub(super) fn parse_delivery_status(
+    value: &str,
+) -> Result<super::DeliveryStatus, super::StoreError> {
+    super::DeliveryStatus::parse(value)
+        .ok_or_else(|| super::StoreError::Corrupt(format!("unknown delivery status {value:?}")))
+}
+
 pub(super) fn parse_status(value: &str) -> Result<crate::domain::OrderStatus, super::StoreError> {
     crate::domain::OrderStatus::parse(value)
         .ok_or_else(|| super::StoreError::Corrupt(format!("unknown order status {value:?}")))
@@ -22,7 +37,7 @@ macro_rules! impl_sql_store {
         use uuid::Uuid;
 
         use crate::domain::{AssessmentResult, OrderRequest, OrderStatus};
-        use crate::store::sql::{parse_status, ORDER_COLUMNS};
+        use crate::store::sql::{parse_delivery_status, parse_status, DELIVERY_COLUMNS, NEWER_EXISTS, ORDER_COLUMNS};
         use crate::store::*;
 
         fn project_from(row: &$row) -> Result<ProjectRecord, StoreError> {
@@ -86,6 +101,37 @@ macro_rules! impl_sql_store {
                 callback_token_hash: row.try_get("callback_token_hash")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn delivery_from(row: &$row) -> Result<DeliveryRecord, StoreError> {
+            let status: String = row.try_get("status")?;
+            Ok(DeliveryRecord {
+                id: row.try_get("id")?,
+                order_id: row.try_get("order_id")?,
+                project_id: row.try_get("project_id")?,
+                url: row.try_get("url")?,
+                body: row.try_get("body")?,
+                status: parse_delivery_status(&status)?,
+                attempts: row.try_get("attempts")?,
+                next_attempt_at: row.try_get("next_attempt_at")?,
+                locked_until: row.try_get("locked_until")?,
+                last_error: row.try_get("last_error")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                delivered_at: row.try_get("delivered_at")?,
+            })
+        }
+
+        fn attempt_from(row: &$row) -> Result<AttemptRecord, StoreError> {
+            Ok(AttemptRecord {
+                id: row.try_get("id")?,
+                delivery_id: row.try_get("delivery_id")?,
+                at: row.try_get("at")?,
+                status_code: row.try_get("status_code")?,
+                duration_ms: row.try_get("duration_ms")?,
+                response_body: row.try_get("response_body")?,
+                error: row.try_get("error")?,
             })
         }
 
@@ -414,6 +460,30 @@ macro_rules! impl_sql_store {
                 };
                 let order = order_from(&row)?;
                 insert_event(&mut tx, id, c.at, Some(expected), c.status, &c.event).await?;
+                if let Some(delivery) = &c.delivery {
+                    // Older states not yet on their way are replaced by this newer one.
+                    sqlx::query(
+                        "UPDATE deliveries SET status = 'superseded', next_attempt_at = NULL, updated_at = $2 \
+                         WHERE order_id = $1 AND status = 'pending' AND (locked_until IS NULL OR locked_until < $2)",
+                    )
+                    .bind(id)
+                    .bind(c.at)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO deliveries (id, order_id, project_id, url, body, status, attempts, next_attempt_at, \
+                         locked_until, last_error, created_at, updated_at, delivered_at) \
+                         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, NULL, NULL, $6, $6, NULL)",
+                    )
+                    .bind(delivery.id)
+                    .bind(id)
+                    .bind(order.project_id)
+                    .bind(&delivery.url)
+                    .bind(&delivery.body)
+                    .bind(c.at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
                 Ok(Some(order))
             }
@@ -468,6 +538,147 @@ macro_rules! impl_sql_store {
                     .execute(&self.write)
                     .await?;
                 Ok(())
+            }
+
+            async fn claim_due_deliveries(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
+                sqlx::query(&format!(
+                    "UPDATE deliveries SET locked_until = $2 WHERE id IN ( \
+                       SELECT d.id FROM deliveries d \
+                       WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
+                         AND (d.locked_until IS NULL OR d.locked_until < $1) \
+                         AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.order_id = d.order_id AND o.status = 'pending' AND o.id < d.id) \
+                       ORDER BY d.next_attempt_at LIMIT $3 {} \
+                     ) RETURNING {DELIVERY_COLUMNS}",
+                    $skip_locked
+                ))
+                .bind(now)
+                .bind(lease_until)
+                .bind(limit)
+                .fetch_all(&self.write)
+                .await?
+                .iter()
+                .map(delivery_from)
+                .collect()
+            }
+
+            async fn record_attempt(&self, d: &DeliveryRecord, lease: DateTime<Utc>, a: &AttemptRecord, outcome: &AttemptOutcome) -> Result<(), StoreError> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "INSERT INTO delivery_attempts (delivery_id, at, status_code, duration_ms, response_body, error) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(d.id)
+                .bind(a.at)
+                .bind(a.status_code)
+                .bind(a.duration_ms)
+                .bind(&a.response_body)
+                .bind(&a.error)
+                .execute(&mut *tx)
+                .await?;
+                let error = a.error.clone().or_else(|| a.status_code.map(|s| format!("the receiver answered {s}")));
+                match outcome {
+                    AttemptOutcome::Delivered => {
+                        sqlx::query(
+                            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, next_attempt_at = NULL, \
+                             locked_until = NULL, last_error = NULL, delivered_at = $3, updated_at = $3 \
+                             WHERE id = $1 AND locked_until = $2 AND status = 'pending'",
+                        )
+                        .bind(d.id)
+                        .bind(lease)
+                        .bind(a.at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    AttemptOutcome::RetryAt(next) => {
+                        sqlx::query(&format!(
+                            "UPDATE deliveries SET status = CASE WHEN {NEWER_EXISTS} THEN 'superseded' ELSE 'pending' END, \
+                             next_attempt_at = CASE WHEN {NEWER_EXISTS} THEN NULL ELSE $4 END, \
+                             attempts = attempts + 1, locked_until = NULL, last_error = $5, updated_at = $3 \
+                             WHERE id = $1 AND locked_until = $2 AND status = 'pending'"
+                        ))
+                        .bind(d.id)
+                        .bind(lease)
+                        .bind(a.at)
+                        .bind(next)
+                        .bind(&error)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    AttemptOutcome::Dead => {
+                        sqlx::query(&format!(
+                            "UPDATE deliveries SET status = CASE WHEN {NEWER_EXISTS} THEN 'superseded' ELSE 'dead' END, \
+                             next_attempt_at = NULL, attempts = attempts + 1, locked_until = NULL, last_error = $4, updated_at = $3 \
+                             WHERE id = $1 AND locked_until = $2 AND status = 'pending'"
+                        ))
+                        .bind(d.id)
+                        .bind(lease)
+                        .bind(a.at)
+                        .bind(&error)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn release_delivery(&self, id: Uuid, lease: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query("UPDATE deliveries SET locked_until = NULL WHERE id = $1 AND locked_until = $2")
+                    .bind(id)
+                    .bind(lease)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn get_delivery(&self, id: Uuid) -> Result<Option<DeliveryRecord>, StoreError> {
+                sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .map(|row| delivery_from(&row))
+                    .transpose()
+            }
+
+            async fn list_deliveries(&self, f: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries \
+                     WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR order_id = $2) AND ($3 IS NULL OR id < $3) \
+                     ORDER BY id DESC LIMIT $4"
+                ))
+                .bind(f.status.map(DeliveryStatus::as_str))
+                .bind(f.order_id)
+                .bind(f.before)
+                .bind(f.limit)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(delivery_from)
+                .collect()
+            }
+
+            async fn list_attempts(&self, delivery_id: Uuid) -> Result<Vec<AttemptRecord>, StoreError> {
+                sqlx::query("SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY id")
+                    .bind(delivery_id)
+                    .fetch_all(&self.read)
+                    .await?
+                    .iter()
+                    .map(attempt_from)
+                    .collect()
+            }
+
+            async fn requeue_delivery(&self, id: Uuid, at: DateTime<Utc>) -> Result<Option<DeliveryRecord>, StoreError> {
+                sqlx::query(&format!(
+                    "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, locked_until = NULL, updated_at = $2 \
+                     WHERE id = $1 AND status IN ('dead', 'delivered') AND NOT {NEWER_EXISTS} \
+                     RETURNING {DELIVERY_COLUMNS}"
+                ))
+                .bind(id)
+                .bind(at)
+                .fetch_optional(&self.write)
+                .await?
+                .map(|row| delivery_from(&row))
+                .transpose()
             }
         }
     };

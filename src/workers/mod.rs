@@ -1,5 +1,6 @@
-//! Background work of the gateway process: polling vendors for results.
+//! Background work of the gateway process: polling vendors for results and delivering them.
 
+pub mod delivery;
 pub mod polling;
 
 use tokio::{sync::watch, task::JoinHandle};
@@ -15,7 +16,10 @@ pub struct Workers {
 impl Workers {
     pub fn start(gateway: Gateway) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let tasks = vec![tokio::spawn(polling::run(gateway, stopped))];
+        let tasks = vec![
+            tokio::spawn(polling::run(gateway.clone(), stopped.clone())),
+            tokio::spawn(delivery::run(gateway, stopped)),
+        ];
         Self { stop, tasks }
     }
 

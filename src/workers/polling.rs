@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use serde_json::{json, Value};
+
 use crate::{
-    domain::now,
+    domain::{now, OrderStatus, VendorOutcome},
     service::{actions::order_ref, results::pass_mark, Gateway, ServiceError},
     store::OrderRecord,
 };
@@ -48,6 +50,7 @@ pub async fn run(gateway: Gateway, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(IDLE) => {}
+            _ = gateway.wake.polls.notified() => {}
             _ = stop.changed() => break,
         }
     }
@@ -72,6 +75,16 @@ pub async fn poll_due(gateway: &Gateway) -> Result<usize, ServiceError> {
     Ok(orders.len())
 }
 
+/// Whether an order was invited longer ago than the account's `validity` setting.
+fn past_validity(settings: &Value, order: &OrderRecord) -> bool {
+    settings
+        .get("validity")
+        .and_then(Value::as_str)
+        .and_then(|v| crate::config::parse_duration(v).ok())
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .is_some_and(|validity| now() > order.created_at + validity)
+}
+
 async fn poll_order(gateway: &Gateway, order: &OrderRecord) -> Result<(), ServiceError> {
     let Some(account) = gateway.store.get_account(order.account_id).await? else {
         // The account was deleted: nobody can ask the vendor any more.
@@ -80,9 +93,16 @@ async fn poll_order(gateway: &Gateway, order: &OrderRecord) -> Result<(), Servic
     };
     let (provider, context) = gateway.account_context(&account)?;
     let order_id = order.id.to_string();
-    let outcome = provider
+    let mut outcome = provider
         .fetch_result(&context, &order_ref(order, &order_id))
         .await?;
+    if outcome.status == OrderStatus::Invited && past_validity(&account.settings, order) {
+        // Never started within the account's `validity`: the invitation is over.
+        outcome = VendorOutcome::status_only(
+            OrderStatus::Expired,
+            json!({"status": "not started within the validity", "vendor": outcome.source}),
+        );
+    }
     let applied = gateway
         .apply_outcome(order, &outcome, pass_mark(&account.settings), "vendor poll")
         .await?;

@@ -1,0 +1,167 @@
+//! The guard on calls to ATS-supplied URLs (`results_update_url`): only http(s), and only public
+//! addresses unless `OUTBOUND_ALLOW_PRIVATE` — checked at order time and again, after DNS
+//! resolution, by the resolver of every delivery attempt (so a name cannot be re-pointed at an
+//! internal address between the two).
+
+use std::{
+    future::Future,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    pin::Pin,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Whether `ip` is an address on the public internet.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64.0.0/10
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240) // reserved
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
+        || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
+        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+        || (first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64, maps to IPv4
+        || first == 0x0100) // discard-only
+}
+
+fn refuse_private(ip: IpAddr, allow_private: bool) -> Result<(), Refused> {
+    if allow_private || is_public(ip) {
+        Ok(())
+    } else {
+        Err(Refused(format!(
+            "{ip} is not a public address (set OUTBOUND_ALLOW_PRIVATE=true to allow it)"
+        )))
+    }
+}
+
+/// Checks a `results_update_url`: an absolute http(s) URL whose host is, or resolves only to,
+/// public addresses. A name that does not resolve now is accepted: every attempt checks again.
+pub async fn check_url(url: &str, allow_private: bool) -> Result<(), Refused> {
+    let parsed = url::Url::parse(url).map_err(|_| Refused("not an absolute URL".into()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Refused("only http and https URLs are allowed".into()));
+    }
+    let host = parsed
+        .host()
+        .ok_or_else(|| Refused("the URL has no host".into()))?;
+    if allow_private {
+        return Ok(());
+    }
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    match host {
+        url::Host::Ipv4(ip) => refuse_private(IpAddr::V4(ip), false),
+        url::Host::Ipv6(ip) => refuse_private(IpAddr::V6(ip), false),
+        url::Host::Domain(name) => match tokio::net::lookup_host((name, port)).await {
+            Ok(addrs) => addrs
+                .into_iter()
+                .try_for_each(|a| refuse_private(a.ip(), false)),
+            Err(_) => Ok(()),
+        },
+    }
+}
+
+/// A DNS resolver for delivery requests that drops non-public addresses (unless allowed) and
+/// fails when none is left.
+#[derive(Debug, Clone)]
+pub struct PublicResolver {
+    pub allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        let lookup = async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let refused: Box<dyn std::error::Error + Send + Sync> = Box::new(Refused(format!(
+                    "{} resolves to no public address",
+                    name.as_str()
+                )));
+                return Err(refused);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        };
+        Box::pin(lookup) as Pin<Box<dyn Future<Output = _> + Send>>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_public_ranges_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "224.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn urls_are_checked_before_any_call() {
+        assert!(check_url("http://127.0.0.1:9/r", false).await.is_err());
+        assert!(
+            check_url("http://localhost:9/r", false).await.is_err(),
+            "names are resolved"
+        );
+        assert!(check_url("http://[::1]/r", false).await.is_err());
+        assert!(check_url("http://169.254.169.254/latest/meta-data", false)
+            .await
+            .is_err());
+        assert!(check_url("ftp://ats.example.com/r", false).await.is_err());
+        assert!(check_url("https://93.184.216.34/r", false).await.is_ok());
+        assert!(check_url("http://127.0.0.1:9/r", true).await.is_ok());
+        assert!(check_url("file:///etc/passwd", true).await.is_err());
+    }
+}

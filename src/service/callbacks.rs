@@ -1,0 +1,52 @@
+//! Vendor callbacks (design.md §4.4). A callback only says "look at this order again": the body is
+//! checked for shape and for naming the order's invitation, then the order is queued for the
+//! polling worker, which re-reads the result from the vendor with the account's credentials.
+
+use super::{Gateway, ServiceError};
+use crate::{
+    crypto::sha256_hex,
+    domain::now,
+    providers::{ProviderError, ProviderKind},
+};
+
+impl Gateway {
+    pub async fn receive_callback(
+        &self,
+        provider: &str,
+        token: &str,
+        body: &[u8],
+    ) -> Result<(), ServiceError> {
+        let unknown = || ServiceError::not_found("no order waits for a callback at this URL");
+        let kind = ProviderKind::parse(provider).ok_or_else(unknown)?;
+        let adapter = self.providers.get(kind).ok_or_else(unknown)?;
+        let order = self
+            .store
+            .find_order_by_callback_token(&sha256_hex(token))
+            .await?
+            .filter(|o| o.provider == provider)
+            .ok_or_else(unknown)?;
+        let remote_id = match adapter.parse_callback(body) {
+            Ok(id) => id,
+            Err(ProviderError::Unsupported { .. }) => return Err(unknown()),
+            Err(error) => {
+                return Err(ServiceError::invalid(format!(
+                    "malformed callback: {error}"
+                )))
+            }
+        };
+        if order
+            .remote_id
+            .as_deref()
+            .is_some_and(|known| known != remote_id)
+        {
+            return Err(ServiceError::invalid(
+                "the callback names another invitation than this order's",
+            ));
+        }
+        if order.status.is_open() {
+            self.store.set_next_poll(order.id, Some(now())).await?;
+            self.wake.polls.notify_one();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,50 @@
+//! The outbox side of results: what is enqueued for the ATS with each state change, and the
+//! operator's view and replay of deliveries (design.md §4.3, §4.5).
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Gateway, ServiceError};
+use crate::{
+    domain::{now, rfc3339, AssessmentResult},
+    store::{NewDelivery, OrderRecord},
+};
+
+/// The event type of every delivery.
+pub const EVENT_TYPE: &str = "assessment.result.updated";
+
+/// The delivery of `result` to the order's `results_update_url`, when the ATS gave one.
+pub fn delivery_for(
+    order: &OrderRecord,
+    result: &AssessmentResult,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Option<NewDelivery> {
+    let url = order.results_update_url.clone()?;
+    let body = json!({"type": EVENT_TYPE, "timestamp": rfc3339(at), "data": result});
+    Some(NewDelivery {
+        id: Uuid::now_v7(),
+        url,
+        body: body.to_string(),
+    })
+}
+
+impl Gateway {
+    /// Sends a dead (or delivered) delivery again now, if it is its order's newest state.
+    pub async fn retry_delivery(&self, id: Uuid) -> Result<(), ServiceError> {
+        let Some(delivery) = self.store.get_delivery(id).await? else {
+            return Err(ServiceError::not_found(format!(
+                "no delivery with id '{id}'"
+            )));
+        };
+        match self.store.requeue_delivery(id, now()).await? {
+            Some(_) => {
+                self.wake.deliveries.notify_one();
+                Ok(())
+            }
+            None => Err(ServiceError::Conflict(format!(
+                "delivery {id} is {} or a newer state of its order exists; only the newest dead or delivered one can be sent again",
+                delivery.status.as_str()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Delivers results to the ATS (design.md §4.3): claims due outbox rows with a lease, POSTs the
+//! stored body signed per Standard Webhooks with the project's secret, records every attempt, and
+//! schedules retries per `DELIVERY_RETRY_SCHEDULE` (with jitter) until the delivery is dead.
+//! The HTTP call is made outside any transaction; a worker that dies loses its lease and another
+//! one sends the delivery again (at least once).
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use sha2::Sha256;
+use tokio::{
+    sync::{watch, Mutex},
+    task::JoinSet,
+    time::Instant,
+};
+use uuid::Uuid;
+
+use crate::{
+    domain::now,
+    outbound::{self, PublicResolver},
+    secret::Secret,
+    service::{Gateway, ServiceError},
+    store::{AttemptOutcome, AttemptRecord, DeliveryRecord},
+};
+
+const BATCH: i64 = 32;
+/// Sleep between claims when nothing was due (at most one query a second when idle).
+const IDLE: Duration = Duration::from_secs(1);
+/// How much of the receiver's answer is kept with the attempt.
+const KEPT_ANSWER_BYTES: usize = 20 * 1024;
+/// How long deliveries in flight may take to finish once shutdown has begun.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Signs a body per Standard Webhooks: `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")),
+/// the key being the base64 part of the `whsec_` secret.
+pub fn sign(secret: &str, message_id: &str, timestamp: i64, body: &str) -> Option<String> {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .ok()?;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).ok()?;
+    mac.update(format!("{message_id}.{timestamp}.{body}").as_bytes());
+    Some(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
+}
+
+/// The message id of a delivery: the same for all its attempts.
+pub fn message_id(delivery_id: Uuid) -> String {
+    format!("msg_{}", delivery_id.simple())
+}
+
+/// What one attempt ended with.
+struct Attempted {
+    record: AttemptRecord,
+    outcome: AttemptOutcome,
+}
+
+/// Delivers to ATS receivers for one process.
+pub struct Deliverer {
+    gateway: Gateway,
+    client: reqwest::Client,
+    /// Signing secrets by project (they never change).
+    secrets: Mutex<HashMap<Uuid, Secret<String>>>,
+    lease: Duration,
+}
+
+impl Deliverer {
+    pub fn new(gateway: Gateway) -> Self {
+        let timeout = gateway.config.provider_timeout;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(PublicResolver {
+                allow_private: gateway.config.outbound_allow_private,
+            }))
+            .user_agent(concat!("assessment-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self {
+            lease: timeout * 2 + Duration::from_secs(10),
+            gateway,
+            client,
+            secrets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn secret(&self, project_id: Uuid) -> Result<Secret<String>, ServiceError> {
+        if let Some(secret) = self.secrets.lock().await.get(&project_id) {
+            return Ok(secret.clone());
+        }
+        let project = self.gateway.project(project_id).await?;
+        let secret = self.gateway.signing_secret(&project)?;
+        self.secrets.lock().await.insert(project_id, secret.clone());
+        Ok(secret)
+    }
+
+    /// Claims one batch of due deliveries and sends them concurrently; returns how many.
+    pub async fn deliver_due(
+        self: &Arc<Self>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<usize, ServiceError> {
+        let at = now();
+        let lease = at + chrono::Duration::from_std(self.lease).unwrap_or_default();
+        let claimed = self
+            .gateway
+            .store
+            .claim_due_deliveries(at, lease, BATCH)
+            .await?;
+        let count = claimed.len();
+        let claimed_ids: Vec<Uuid> = claimed.iter().map(|d| d.id).collect();
+        let mut in_flight = JoinSet::new();
+        for delivery in claimed {
+            let this = self.clone();
+            in_flight.spawn(async move {
+                let id = delivery.id;
+                if let Err(error) = this.deliver(&delivery, lease).await {
+                    tracing::warn!(delivery_id = %id, %error, "delivery bookkeeping failed");
+                }
+                id
+            });
+        }
+        let mut finished = Vec::with_capacity(count);
+        let mut deadline: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                joined = in_flight.join_next() => match joined {
+                    Some(Ok(id)) => finished.push(id),
+                    Some(Err(_)) => {}
+                    None => break,
+                },
+                _ = stop.changed(), if deadline.is_none() => deadline = Some(Instant::now() + SHUTDOWN_GRACE),
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => break,
+            }
+        }
+        if !in_flight.is_empty() {
+            // Shutting down and out of time: give the rest back for another instance to send.
+            in_flight.abort_all();
+            let unfinished: Vec<Uuid> = claimed_ids
+                .into_iter()
+                .filter(|id| !finished.contains(id))
+                .collect();
+            tracing::warn!(
+                count = unfinished.len(),
+                "deliveries in flight at shutdown were released"
+            );
+            self.release(&unfinished, lease).await;
+        }
+        Ok(count)
+    }
+
+    async fn deliver(
+        &self,
+        delivery: &DeliveryRecord,
+        lease: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        let attempted = self.attempt(delivery).await;
+        let status = attempted.record.status_code;
+        match &attempted.outcome {
+            AttemptOutcome::Delivered => {
+                tracing::info!(delivery_id = %delivery.id, order_id = %delivery.order_id, ?status, "delivered")
+            }
+            AttemptOutcome::RetryAt(at) => {
+                tracing::info!(delivery_id = %delivery.id, ?status, error = ?attempted.record.error, retry_at = %at, "delivery failed; will retry")
+            }
+            AttemptOutcome::Dead => {
+                tracing::warn!(delivery_id = %delivery.id, ?status, error = ?attempted.record.error, "delivery dead")
+            }
+        }
+        self.gateway
+            .store
+            .record_attempt(delivery, lease, &attempted.record, &attempted.outcome)
+            .await?;
+        Ok(())
+    }
+
+    async fn attempt(&self, delivery: &DeliveryRecord) -> Attempted {
+        let started = Instant::now();
+        let at = now();
+        let finish = |status_code: Option<i32>,
+                      response_body: Option<String>,
+                      error: Option<String>,
+                      outcome| Attempted {
+            record: AttemptRecord {
+                id: 0,
+                delivery_id: delivery.id,
+                at,
+                status_code,
+                duration_ms: started.elapsed().as_millis() as i64,
+                response_body,
+                error,
+            },
+            outcome,
+        };
+        if let Err(refused) =
+            outbound::check_url(&delivery.url, self.gateway.config.outbound_allow_private).await
+        {
+            return finish(
+                None,
+                None,
+                Some(format!("refused: {refused}")),
+                AttemptOutcome::Dead,
+            );
+        }
+        let secret = match self.secret(delivery.project_id).await {
+            Ok(secret) => secret,
+            Err(error) => {
+                return finish(
+                    None,
+                    None,
+                    Some(format!("signing secret unavailable: {error}")),
+                    self.retry(delivery, None),
+                )
+            }
+        };
+        let id = message_id(delivery.id);
+        let timestamp = Utc::now().timestamp();
+        let Some(signature) = sign(secret.expose(), &id, timestamp, &delivery.body) else {
+            return finish(
+                None,
+                None,
+                Some("the project's signing secret is malformed".into()),
+                AttemptOutcome::Dead,
+            );
+        };
+        let sent = self
+            .client
+            .post(&delivery.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(delivery.body.clone())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => {
+                let refused = std::error::Error::source(&error)
+                    .and_then(|s| s.source())
+                    .is_some_and(|s| s.downcast_ref::<outbound::Refused>().is_some())
+                    || format!("{error:?}").contains("public address");
+                let outcome = if refused {
+                    AttemptOutcome::Dead
+                } else {
+                    self.retry(delivery, None)
+                };
+                let kind = if error.is_timeout() {
+                    "timed out"
+                } else {
+                    "failed"
+                };
+                return finish(
+                    None,
+                    None,
+                    Some(format!("the request {kind}: {}", error.without_url())),
+                    outcome,
+                );
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = read_prefix(response).await;
+        let code = Some(i32::from(status.as_u16()));
+        let outcome = if status.is_success() {
+            AttemptOutcome::Delivered
+        } else if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {
+            self.retry(
+                delivery,
+                if status.as_u16() == 429 {
+                    retry_after
+                } else {
+                    None
+                },
+            )
+        } else {
+            // 3xx (redirects are not followed) and other 4xx: the receiver will not take it.
+            AttemptOutcome::Dead
+        };
+        let error =
+            (!status.is_success()).then(|| format!("the receiver answered {}", status.as_u16()));
+        finish(code, body, error, outcome)
+    }
+
+    /// The next attempt per the schedule (or `Retry-After`), or dead when none is left.
+    fn retry(&self, delivery: &DeliveryRecord, retry_after: Option<Duration>) -> AttemptOutcome {
+        let schedule = &self.gateway.config.delivery_retry_schedule;
+        let Some(planned) = schedule.get(delivery.attempts.max(0) as usize) else {
+            return AttemptOutcome::Dead;
+        };
+        let delay = match retry_after {
+            Some(asked) => asked.min(Duration::from_secs(24 * 3600)),
+            None => jitter(*planned),
+        };
+        AttemptOutcome::RetryAt(now() + chrono::Duration::from_std(delay).unwrap_or_default())
+    }
+
+    /// Gives back the leases this process holds when it stops (graceful shutdown).
+    pub async fn release(&self, ids: &[Uuid], lease: DateTime<Utc>) {
+        for id in ids {
+            let _ = self.gateway.store.release_delivery(*id, lease).await;
+        }
+    }
+}
+
+/// ±20 % so that retries of many deliveries do not all land at once.
+fn jitter(delay: Duration) -> Duration {
+    let factor = rand::thread_rng().gen_range(0.8..=1.2);
+    delay.mul_f64(factor)
+}
+
+async fn read_prefix(mut response: reqwest::Response) -> Option<String> {
+    let mut kept = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = KEPT_ANSWER_BYTES.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if kept.len() >= KEPT_ANSWER_BYTES {
+            break;
+        }
+    }
+    (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned())
+}
+
+pub async fn run(gateway: Gateway, mut stop: watch::Receiver<bool>) {
+    let deliverer = Arc::new(Deliverer::new(gateway.clone()));
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let claimed = match deliverer.deliver_due(&mut stop).await {
+            Ok(count) => count,
+            Err(error) => {
+                tracing::warn!(%error, "claiming deliveries failed");
+                0
+            }
+        };
+        if claimed as i64 == BATCH {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(IDLE) => {}
+            _ = gateway.wake.deliveries.notified() => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_follow_standard_webhooks() {
+        // The example of the Standard Webhooks specification.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = r#"{"test": 2432232314}"#;
+        assert_eq!(
+            sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).as_deref(),
+            Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        );
+        assert!(sign("whsec_!!!", "m", 1, "b").is_none());
+    }
+
+    #[test]
+    fn jitter_stays_within_a_fifth() {
+        for _ in 0..100 {
+            let d = jitter(Duration::from_secs(10));
+            assert!(d >= Duration::from_secs(8) && d <= Duration::from_secs(12));
+        }
+    }
+}
