@@ -12,6 +12,7 @@ use crate::secret::Secret;
 #[derive(Debug, Parser)]
 #[command(
     name = "assessment-gateway",
+    args_override_self = true,
     version,
     about = "StackOne-compatible gateway between ATS platforms and assessment vendors"
 )]
