@@ -87,7 +87,10 @@ async fn a_delivery_interrupted_by_sigkill_is_made_after_restart(db: TestDb) {
         .await;
 
     let mut gateway = start(&db, port);
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     wait_healthy(&client, &base).await;
     let project = post(
         &client,

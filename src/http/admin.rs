@@ -12,7 +12,12 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{auth::Operator, error::ApiError, json::parse_json};
+use super::{
+    auth::Operator,
+    error::ApiError,
+    json::parse_json,
+    pagination::{page, uuid_param},
+};
 use crate::{
     domain::{rfc3339, AssessmentResult, OrderRequest, OrderStatus},
     service::{packages::parse_page_size, results::current_result, tenancy::AccountPatch, Gateway},
@@ -418,16 +423,6 @@ fn timeline_entry(e: OrderEvent) -> TimelineEntry {
     }
 }
 
-fn uuid_filter(field: &str, value: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    value
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            Uuid::parse_str(v)
-                .map_err(|_| ApiError::bad_request(format!("{field}: not a valid id")))
-        })
-        .transpose()
-}
-
 #[utoipa::path(get, path = "/admin/orders", tag = "Admin", params(OrderListQuery),
     responses((status = 200, body = OrderList), (status = 400, body = super::error::ErrorBody)),
     security(("admin" = [])))]
@@ -448,20 +443,14 @@ pub async fn list_orders(
         .transpose()?;
     let limit = parse_page_size(query.page_size.as_deref(), 25, 200)?;
     let filter = OrderFilter {
-        project_id: uuid_filter("project_id", query.project_id.as_deref())?,
-        account_id: uuid_filter("account_id", query.account_id.as_deref())?,
+        project_id: uuid_param("project_id", query.project_id.as_deref())?,
+        account_id: uuid_param("account_id", query.account_id.as_deref())?,
         status,
         provider: query.provider.filter(|p| !p.is_empty()),
-        before: uuid_filter("next", query.next.as_deref())?,
+        before: uuid_param("next", query.next.as_deref())?,
         limit: limit as i64 + 1,
     };
-    let mut orders = gateway.store.list_orders(&filter).await?;
-    let next = if orders.len() > limit {
-        orders.truncate(limit);
-        orders.last().map(|o| o.id.to_string())
-    } else {
-        None
-    };
+    let (orders, next) = page(gateway.store.list_orders(&filter).await?, limit, |o| o.id);
     Ok(Json(OrderList {
         data: orders.iter().map(order_summary).collect(),
         next,

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{auth::Operator, error::ApiError};
+use super::{
+    auth::Operator,
+    error::ApiError,
+    pagination::{page, uuid_param},
+};
 use crate::{
     domain::rfc3339,
     service::{packages::parse_page_size, Gateway},
@@ -134,29 +138,16 @@ pub async fn list_deliveries(
             })
         })
         .transpose()?;
-    let uuid = |field: &str, value: Option<&str>| {
-        value
-            .filter(|v| !v.is_empty())
-            .map(|v| {
-                Uuid::parse_str(v)
-                    .map_err(|_| ApiError::bad_request(format!("{field}: not a valid id")))
-            })
-            .transpose()
-    };
     let limit = parse_page_size(query.page_size.as_deref(), 25, 200)?;
     let filter = DeliveryFilter {
         status,
-        order_id: uuid("order_id", query.order_id.as_deref())?,
-        before: uuid("next", query.next.as_deref())?,
+        order_id: uuid_param("order_id", query.order_id.as_deref())?,
+        before: uuid_param("next", query.next.as_deref())?,
         limit: limit as i64 + 1,
     };
-    let mut deliveries = gateway.store.list_deliveries(&filter).await?;
-    let next = if deliveries.len() > limit {
-        deliveries.truncate(limit);
-        deliveries.last().map(|d| d.id.to_string())
-    } else {
-        None
-    };
+    let (deliveries, next) = page(gateway.store.list_deliveries(&filter).await?, limit, |d| {
+        d.id
+    });
     Ok(Json(DeliveryList {
         data: deliveries.iter().map(|d| delivery_view(d, None)).collect(),
         next,

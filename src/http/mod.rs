@@ -7,6 +7,7 @@ pub mod error;
 mod json;
 pub mod openapi;
 pub mod ops;
+mod pagination;
 pub mod sandbox;
 pub mod unified;
 pub mod webhooks;

@@ -242,14 +242,7 @@ impl Provider for InterviewMocha {
         account: &AccountContext,
         query: &PackageQuery,
     ) -> Result<PackagePage, ProviderError> {
-        let page: usize = match &query.cursor {
-            None => 1,
-            Some(c) => c
-                .parse()
-                .ok()
-                .filter(|p| *p >= 1)
-                .ok_or_else(|| ProviderError::rejected("next: not a cursor of this account"))?,
-        };
+        let page = super::page_cursor(&query.cursor)?;
         let path = format!("tests?pageNo={page}&pageSize={}", query.page_size);
         let reply = self
             .http

@@ -86,6 +86,18 @@ impl AccountContext {
     }
 }
 
+/// An adapter's page-number cursor (1-based; the first page when absent).
+pub fn page_cursor(cursor: &Option<String>) -> Result<usize, ProviderError> {
+    match cursor {
+        None => Ok(1),
+        Some(c) => c
+            .parse()
+            .ok()
+            .filter(|page| *page >= 1)
+            .ok_or_else(|| ProviderError::rejected("next: not a cursor of this account")),
+    }
+}
+
 /// A non-empty string field of an object, for validating credentials and settings.
 pub fn require_string(value: &Value, path: &str, key: &str) -> Result<(), String> {
     match value.get(key) {

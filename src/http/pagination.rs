@@ -1,0 +1,32 @@
+//! Cursor pagination of the admin lists: ids are time-ordered (UUIDv7), newest first, and the
+//! cursor is the last id of a page.
+
+use uuid::Uuid;
+
+use super::error::ApiError;
+
+/// An optional id query parameter; a malformed one is a 400 naming it.
+pub fn uuid_param(field: &str, value: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            Uuid::parse_str(v)
+                .map_err(|_| ApiError::bad_request(format!("{field}: not a valid id")))
+        })
+        .transpose()
+}
+
+/// Cuts `items` (fetched with `limit + 1`) to one page and gives the cursor of the next one.
+pub fn page<T>(
+    mut items: Vec<T>,
+    limit: usize,
+    id: impl Fn(&T) -> Uuid,
+) -> (Vec<T>, Option<String>) {
+    if items.len() > limit {
+        items.truncate(limit);
+        let next = items.last().map(|last| id(last).to_string());
+        (items, next)
+    } else {
+        (items, None)
+    }
+}
