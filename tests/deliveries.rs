@@ -447,7 +447,162 @@ async fn several_instances_deliver_each_state_once(db: TestDb) {
     drop((second, third));
 }
 
+/// A vendor account pointed at `fake`, polled every second, delivering to `receiver`.
+async fn polled_vendor(
+    db: &TestDb,
+    provider: &str,
+    credentials: Value,
+    settings: Value,
+) -> (TestApp, common::Tenant, MockServer, MockServer, Receiver) {
+    let app = TestApp::spawn_with(
+        db,
+        &[
+            "--delivery-retry-schedule",
+            "200ms",
+            "--poll-interval",
+            "1s",
+        ],
+    )
+    .await;
+    let fake = MockServer::start().await;
+    let tenant = vendor_tenant(&app, provider, credentials, &fake.uri(), settings).await;
+    let server = MockServer::start().await;
+    let receiver = Receiver::default();
+    receiver.mount(&server, &tenant.signing_secret).await;
+    (app, tenant, fake, server, receiver)
+}
+
+async fn a_testgorilla_completion_found_by_polling_reaches_the_ats(db: TestDb) {
+    let (app, tenant, fake, server, receiver) =
+        polled_vendor(&db, "testgorilla", json!({"token": "t"}), json!({})).await;
+    let candidature = |status: &str, avg: Value| {
+        json!({"id": 8000, "testtaker_id": 4276, "email": "ada@example.com", "status": status,
+        "avg_score": avg, "invitation_link": "https://assessment.testgorilla.com/testtaker/takeinvitation/x", "created": "2021-09-18T09:16:33+02:00"})
+    };
+    Mock::given(method("POST"))
+        .and(path("/api/assessments/32/invite_candidate/"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(candidature("invited", Value::Null)))
+        .mount(&fake)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/candidature/"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"count": 1, "results": [candidature("completed", json!(76))]}),
+            ),
+        )
+        .mount(&fake)
+        .await;
+    Mock::given(method("GET")).and(path("/api/assessments/results/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 1, "results": [{"name": "Problem solving", "score": 76, "algorithm": "basic", "score_display": ""}]})))
+        .mount(&fake).await;
+    let mut body = stackone_order("poll-tg", "ada@example.com", "32");
+    body["results_update_url"] = json!(format!("{}/results", server.uri()));
+    expect_json(app.order(&tenant, &body).await, StatusCode::OK).await;
+    let seen = eventually(Duration::from_secs(10), || async {
+        let s = receiver.seen();
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(seen[0].1["data"]["result"]["value"], "completed");
+    assert_eq!(seen[0].1["data"]["score"]["value"], "76");
+    assert_eq!(seen[0].1["data"]["remote_id"], "8000");
+}
+
+async fn a_testinvite_callback_leads_to_the_normalized_result(db: TestDb) {
+    let (app, tenant, fake, server, receiver) =
+        polled_vendor(&db, "testinvite", json!({"token": "t"}), json!({})).await;
+    Mock::given(method("POST"))
+        .and(path("/api/integration/rest/v1/tasks/t_1/candidates"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"candidateId": "c_1", "kind": "temp", "taskId": "t_1", "loggedIn": false,
+            "invitationCode": "K", "directAccessUrl": "https://www.testinvite.com/access/K"}),
+        ))
+        .mount(&fake)
+        .await;
+    let mut body = stackone_order("cb-ti", "ada@example.com", "t_1");
+    body["results_update_url"] = json!(format!("{}/results", server.uri()));
+    let created = expect_json(app.order(&tenant, &body).await, StatusCode::OK).await;
+    Mock::given(method("GET")).and(path("/api/integration/rest/v1/tasks/t_1/test-instances"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"testInstances": [{"testInstanceId": "ti_1", "taskId": "t_1", "stepId": "s_1",
+            "ticketId": "c_1", "status": "COMPLETE", "ignored": false,
+            "result": {"completedAt": 1737000000, "scoreboard": {"pointsAchieved": 9, "maxAchievablePoints": 10, "achievementRatio": 0.9}}}],
+            "pagination": {"next": null}}))).mount(&fake).await;
+    Mock::given(method("GET")).and(path("/api/integration/rest/v1/tasks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tasks": [{"taskId": "t_1", "steps": [{"id": "s_1", "active": true}]}], "pagination": {"next": null}})))
+        .mount(&fake).await;
+    let token = app
+        .gateway
+        .callback_token(created["id"].as_str().unwrap().parse().unwrap());
+    let callback = json!({"testInstanceId": "ti_1", "taskId": "t_1", "stepId": "s_1", "ticketId": "c_1", "status": "COMPLETE",
+        "result": {"scoreboard": {"achievementRatio": 1.0}}});
+    let accepted = app
+        .client
+        .post(format!("{}/webhooks/testinvite/{token}", app.url))
+        .json(&callback)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
+    let seen = eventually(Duration::from_secs(10), || async {
+        let s = receiver.seen();
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(
+        seen[0].1["data"]["score"]["value"], "90",
+        "the vendor's stored result, not the callback's claim"
+    );
+}
+
+async fn an_invitation_not_started_within_its_validity_expires(db: TestDb) {
+    let (app, tenant, fake, server, receiver) = polled_vendor(
+        &db,
+        "interviewmocha",
+        json!({"api_key": "k"}),
+        json!({"validity": "1s"}),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/v3/tests/303076/invite"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(
+                json!({"testInvitationId": 5, "testUrl": "https://test.imocha.io/x"}),
+            ),
+        )
+        .mount(&fake)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v3/reports/5"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"testInvitationId": 5, "status": "Pending"})),
+        )
+        .mount(&fake)
+        .await;
+    let mut body = stackone_order("valid", "ada@example.com", "303076");
+    body["results_update_url"] = json!(format!("{}/results", server.uri()));
+    let created = expect_json(app.order(&tenant, &body).await, StatusCode::OK).await;
+    let seen = eventually(Duration::from_secs(10), || async {
+        let s = receiver.seen();
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(seen[0].1["data"]["result"]["value"], "expired");
+    assert_eq!(
+        app.admin_get(&format!(
+            "/admin/orders/{}",
+            created["id"].as_str().unwrap()
+        ))
+        .await["status"],
+        "expired"
+    );
+}
+
 on_both_databases!(
+    a_testgorilla_completion_found_by_polling_reaches_the_ats,
+    a_testinvite_callback_leads_to_the_normalized_result,
+    an_invitation_not_started_within_its_validity_expires,
     a_completion_reaches_the_ats_signed_even_when_it_fails_first,
     a_refusal_is_final_and_an_operator_can_send_it_again,
     retry_after_is_honoured,
