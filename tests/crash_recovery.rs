@@ -172,4 +172,102 @@ async fn a_delivery_interrupted_by_sigkill_is_made_after_restart(db: TestDb) {
     assert_eq!(detail["status"], "completed");
 }
 
-on_both_databases!(a_delivery_interrupted_by_sigkill_is_made_after_restart);
+async fn sigterm_finishes_the_delivery_in_flight_then_exits(db: TestDb) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)))
+        .mount(&receiver)
+        .await;
+    let mut gateway = start(&db, port);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    wait_healthy(&client, &base).await;
+    let project = post(
+        &client,
+        format!("{base}/admin/projects"),
+        json!({"name": "p"}),
+    )
+    .await;
+    let project_id = project["id"].as_str().unwrap();
+    let key = post(
+        &client,
+        format!("{base}/admin/projects/{project_id}/api-keys"),
+        json!({"name": "k"}),
+    )
+    .await;
+    let account = post(
+        &client,
+        format!("{base}/admin/projects/{project_id}/accounts"),
+        json!({"provider": "sandbox", "name": "s", "credentials": {}}),
+    )
+    .await;
+    let mut body = stackone_order("term-1", "ada@example.com", "sandbox-coding");
+    body["results_update_url"] = json!(format!("{}/results", receiver.uri()));
+    let order: Value = client
+        .post(format!("{base}/unified/ats/assessments/orders"))
+        .basic_auth(key["key"].as_str().unwrap(), Some(""))
+        .header("x-account-id", account["id"].as_str().unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    client
+        .post(format!("{}/submit", order["test_url"].as_str().unwrap()))
+        .form(&[("score", "70")])
+        .send()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), || async {
+        (receiver.received_requests().await.unwrap().len() == 1).then_some(())
+    })
+    .await;
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &gateway.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let exit = eventually(Duration::from_secs(15), || {
+        let status = gateway.0.try_wait().unwrap();
+        async move { status }
+    })
+    .await;
+    assert!(exit.success(), "a clean exit: {exit:?}");
+    drop(gateway);
+
+    // The answer that came back during shutdown was recorded: nothing is sent again.
+    let _restarted = start(&db, port);
+    wait_healthy(&client, &base).await;
+    let detail: Value = client
+        .get(format!(
+            "{base}/admin/orders/{}",
+            order["id"].as_str().unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["deliveries"][0]["status"], "delivered");
+    assert_eq!(detail["deliveries"][0]["attempts"], 1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
+}
+
+on_both_databases!(
+    a_delivery_interrupted_by_sigkill_is_made_after_restart,
+    sigterm_finishes_the_delivery_in_flight_then_exits,
+);

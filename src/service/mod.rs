@@ -27,6 +27,13 @@ pub struct Gateway {
     pub wake: Arc<Wakeups>,
 }
 
+/// `delay` moved randomly by up to ±`fraction` of itself, so that work scheduled at the same
+/// moment (a burst of orders, a burst of failures) does not come due at the same moment again.
+pub fn spread(delay: std::time::Duration, fraction: f64) -> std::time::Duration {
+    use rand::Rng;
+    delay.mul_f64(rand::thread_rng().gen_range((1.0 - fraction)..=(1.0 + fraction)))
+}
+
 /// Wakes this process's workers when work was queued, so that they need not wait for their
 /// next look at the database.
 #[derive(Default)]

@@ -62,7 +62,7 @@ impl Gateway {
         let next_poll_at = outcome
             .status
             .is_open()
-            .then(|| chrono::Duration::from_std(self.config.poll_interval).ok())
+            .then(|| chrono::Duration::from_std(super::spread(self.config.poll_interval, 0.1)).ok())
             .flatten()
             .map(|d| at + d);
         let verdict = result

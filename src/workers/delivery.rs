@@ -9,7 +9,6 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use rand::Rng;
 use sha2::Sha256;
 use tokio::{
     sync::{watch, Mutex},
@@ -313,8 +312,7 @@ impl Deliverer {
 
 /// ±20 % so that retries of many deliveries do not all land at once.
 fn jitter(delay: Duration) -> Duration {
-    let factor = rand::thread_rng().gen_range(0.8..=1.2);
-    delay.mul_f64(factor)
+    crate::service::spread(delay, 0.2)
 }
 
 async fn read_prefix(mut response: reqwest::Response) -> Option<String> {

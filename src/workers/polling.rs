@@ -64,8 +64,11 @@ pub async fn poll_due(gateway: &Gateway) -> Result<usize, ServiceError> {
     for order in &orders {
         if let Err(error) = poll_order(gateway, order).await {
             tracing::warn!(order_id = %order.id, provider = %order.provider, %error, "poll failed");
-            let retry =
-                chrono::Duration::from_std(gateway.config.poll_interval).unwrap_or_default();
+            let retry = chrono::Duration::from_std(crate::service::spread(
+                gateway.config.poll_interval,
+                0.1,
+            ))
+            .unwrap_or_default();
             gateway
                 .store
                 .set_next_poll(order.id, Some(now() + retry))
@@ -112,7 +115,8 @@ async fn poll_order(gateway: &Gateway, order: &OrderRecord) -> Result<(), Servic
             .map_or(gateway.config.poll_interval, |d| {
                 d.min(gateway.config.poll_interval)
             });
-        let wait = chrono::Duration::from_std(wait).unwrap_or_default();
+        let wait =
+            chrono::Duration::from_std(crate::service::spread(wait, 0.1)).unwrap_or_default();
         gateway
             .store
             .set_next_poll(order.id, Some(now() + wait))
