@@ -67,31 +67,20 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
-async fn a_delivery_interrupted_by_sigkill_is_made_after_restart(db: TestDb) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let receiver = MockServer::start().await;
-    // The first attempt hangs (the gateway is killed meanwhile); later ones succeed.
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
-        .up_to_n_times(1)
-        .mount(&receiver)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
-
-    let mut gateway = start(&db, port);
+/// A running gateway with one sandbox order whose test was just submitted, so that its
+/// completion is being delivered to `receiver`.
+async fn completed_order(
+    db: &TestDb,
+    base: &str,
+    port: u16,
+    receiver: &MockServer,
+) -> (Gateway, reqwest::Client, Value) {
+    let gateway = start(db, port);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    wait_healthy(&client, &base).await;
+    wait_healthy(&client, base).await;
     let project = post(
         &client,
         format!("{base}/admin/projects"),
@@ -131,6 +120,29 @@ async fn a_delivery_interrupted_by_sigkill_is_made_after_restart(db: TestDb) {
         .await
         .unwrap();
     assert!(submitted.status().is_redirection());
+    (gateway, client, order)
+}
+
+async fn a_delivery_interrupted_by_sigkill_is_made_after_restart(db: TestDb) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let receiver = MockServer::start().await;
+    // The first attempt hangs (the gateway is killed meanwhile); later ones succeed.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .up_to_n_times(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+
+    let (mut gateway, client, order) = completed_order(&db, &base, port, &receiver).await;
 
     eventually(Duration::from_secs(10), || async {
         (receiver.received_requests().await.unwrap().len() == 1).then_some(())
@@ -184,50 +196,7 @@ async fn sigterm_finishes_the_delivery_in_flight_then_exits(db: TestDb) {
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)))
         .mount(&receiver)
         .await;
-    let mut gateway = start(&db, port);
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    wait_healthy(&client, &base).await;
-    let project = post(
-        &client,
-        format!("{base}/admin/projects"),
-        json!({"name": "p"}),
-    )
-    .await;
-    let project_id = project["id"].as_str().unwrap();
-    let key = post(
-        &client,
-        format!("{base}/admin/projects/{project_id}/api-keys"),
-        json!({"name": "k"}),
-    )
-    .await;
-    let account = post(
-        &client,
-        format!("{base}/admin/projects/{project_id}/accounts"),
-        json!({"provider": "sandbox", "name": "s", "credentials": {}}),
-    )
-    .await;
-    let mut body = stackone_order("term-1", "ada@example.com", "sandbox-coding");
-    body["results_update_url"] = json!(format!("{}/results", receiver.uri()));
-    let order: Value = client
-        .post(format!("{base}/unified/ats/assessments/orders"))
-        .basic_auth(key["key"].as_str().unwrap(), Some(""))
-        .header("x-account-id", account["id"].as_str().unwrap())
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    client
-        .post(format!("{}/submit", order["test_url"].as_str().unwrap()))
-        .form(&[("score", "70")])
-        .send()
-        .await
-        .unwrap();
+    let (mut gateway, client, order) = completed_order(&db, &base, port, &receiver).await;
     eventually(Duration::from_secs(10), || async {
         (receiver.received_requests().await.unwrap().len() == 1).then_some(())
     })
