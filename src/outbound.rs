@@ -118,6 +118,19 @@ impl reqwest::dns::Resolve for PublicResolver {
     }
 }
 
+/// Whether a request failed because `PublicResolver` refused its host (somewhere in the chain of
+/// causes reqwest and hyper wrap around the resolver's error).
+pub fn refused_by_guard(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if current.downcast_ref::<Refused>().is_some() {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +159,33 @@ mod tests {
         for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_names_of_private_addresses() {
+        let client = reqwest::Client::builder()
+            .dns_resolver(std::sync::Arc::new(PublicResolver {
+                allow_private: false,
+            }))
+            .build()
+            .unwrap();
+        let error = client.get("http://localhost:9/r").send().await.unwrap_err();
+        assert!(refused_by_guard(&error), "{error:?}");
+        let allowed = reqwest::Client::builder()
+            .dns_resolver(std::sync::Arc::new(PublicResolver {
+                allow_private: true,
+            }))
+            .build()
+            .unwrap();
+        let error = allowed
+            .get("http://localhost:9/r")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            !refused_by_guard(&error),
+            "a closed port is not a refusal: {error:?}"
+        );
     }
 
     #[tokio::test]

@@ -238,11 +238,7 @@ impl Deliverer {
         let response = match sent {
             Ok(response) => response,
             Err(error) => {
-                let refused = std::error::Error::source(&error)
-                    .and_then(|s| s.source())
-                    .is_some_and(|s| s.downcast_ref::<outbound::Refused>().is_some())
-                    || format!("{error:?}").contains("public address");
-                let outcome = if refused {
+                let outcome = if outbound::refused_by_guard(&error) {
                     AttemptOutcome::Dead
                 } else {
                     self.retry(delivery, None)
