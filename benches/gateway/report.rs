@@ -1,0 +1,252 @@
+//! The Markdown report: the machine, each scenario's figures, their ratios to the ceilings, and
+//! each target of issue 5 marked met or not met.
+
+use std::{fmt::Write, process::Command, time::Duration};
+
+use crate::{
+    loadgen::percentile_us,
+    scenarios::{Callbacks, Deliveries, Idle, OrderLevel},
+};
+
+pub struct Section {
+    pub database: &'static str,
+    pub levels: Vec<OrderLevel>,
+    /// The database's single-row inserts per second, per level.
+    pub ceilings: Vec<f64>,
+    /// The trivial handler's requests per second, per level.
+    pub trivial: Vec<f64>,
+    pub idle: Idle,
+    pub deliveries: Deliveries,
+    pub callbacks: Callbacks,
+}
+
+fn command_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or("unknown".into(), |kb| {
+            format!("{:.1} GiB", kb / 1024.0 / 1024.0)
+        });
+    format!(
+        "- Date: {}\n- CPU: {} × {model}\n- Memory: {memory}\n- Kernel: {}\n- {}\n- pgbench: {}\n- SQLite (linked by sqlx): {}\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        command_line("uname", &["-sr"]),
+        command_line("rustc", &["--version"]),
+        command_line("pgbench", &["--version"]),
+        sqlite_version(),
+    )
+}
+
+fn sqlite_version() -> String {
+    // The version compiled into libsqlite3-sys, which is what the gateway runs.
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| {
+        runtime.block_on(async {
+            let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.ok()?;
+            sqlx::query_scalar::<_, String>("SELECT sqlite_version()")
+                .fetch_one(&pool)
+                .await
+                .ok()
+        })
+    })
+    .unwrap_or_else(|| "unknown".into())
+}
+
+fn mark(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "**NOT met**"
+    }
+}
+
+struct Target {
+    what: String,
+    measured: String,
+    met: bool,
+}
+
+fn targets(sections: &[Section]) -> Vec<Target> {
+    let mut targets = Vec::new();
+    let mut peak_rss: f64 = 0.0;
+    for s in sections {
+        let heaviest = s
+            .levels
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, l)| l.load.concurrency);
+        if let Some((i, top)) = heaviest {
+            let (rate, p99, errors) = (
+                top.stats.rate(),
+                top.stats.percentile_ms(99.0),
+                top.stats.errors,
+            );
+            if s.database == "postgres" {
+                let ratio = rate / s.ceilings[i];
+                targets.push(Target {
+                    what: format!("Postgres order path at {} clients: ≥ 40 % of pgbench's insert rate, p99 ≤ 25 ms, 0 errors", top.load.concurrency),
+                    measured: format!("{:.0} orders/s = {:.0} % of {:.0} inserts/s; p99 {p99:.1} ms; {errors} errors", rate, ratio * 100.0, s.ceilings[i]),
+                    met: ratio >= 0.40 && p99 <= 25.0 && errors == 0,
+                });
+            } else {
+                targets.push(Target {
+                    what: format!(
+                        "SQLite order path at {} clients: ≥ 1,000 orders/s, p99 ≤ 25 ms",
+                        top.load.concurrency
+                    ),
+                    measured: format!("{rate:.0} orders/s; p99 {p99:.1} ms; {errors} errors"),
+                    met: rate >= 1000.0 && p99 <= 25.0 && errors == 0,
+                });
+            }
+        }
+        if let Some(single) = s.levels.iter().find(|l| l.load.concurrency == 1) {
+            let p50 = single.stats.percentile_ms(50.0);
+            targets.push(Target {
+                what: format!("{}: p50 ≤ 2 ms per order at concurrency 1", s.database),
+                measured: format!("p50 {p50:.2} ms"),
+                met: p50 <= 2.0,
+            });
+        }
+        let d = &s.deliveries;
+        let flow_p99 = percentile_us(&d.flow_delays_us, 99.0) / 1000.0;
+        targets.push(Target {
+            what: format!(
+                "{}: ≥ 1,000 deliveries/s; completion → delivered p99 ≤ 1 s",
+                s.database
+            ),
+            measured: format!("{:.0} deliveries/s; p99 {flow_p99:.0} ms", d.drained_per_s),
+            met: d.drained_per_s >= 1000.0
+                && d.drained == d.backlog as u64
+                && d.flow_received == d.flow_orders as u64
+                && flow_p99 <= 1000.0,
+        });
+        let c = &s.callbacks.stats;
+        targets.push(Target {
+            what: format!(
+                "{}: ≥ 5,000 callbacks/s accepted with 2xx, p99 ≤ 10 ms",
+                s.database
+            ),
+            measured: format!(
+                "{:.0}/s; p99 {:.1} ms; {} errors",
+                c.rate(),
+                c.percentile_ms(99.0),
+                c.errors
+            ),
+            met: c.rate() >= 5000.0 && c.percentile_ms(99.0) <= 10.0 && c.errors == 0,
+        });
+        let idle_db_ok = s.idle.db_transactions_per_s.is_none_or(|tx| tx <= 2.5);
+        targets.push(Target {
+            what: format!("{}: idle gateway uses no measurable CPU; ≤ 1 database query/s per worker (2 workers)", s.database),
+            measured: format!(
+                "{:.2} % CPU over {:.0} s{}",
+                s.idle.cpu_percent,
+                s.idle.seconds,
+                s.idle.db_transactions_per_s.map_or(String::new(), |tx| format!("; {tx:.1} transactions/s"))
+            ),
+            met: s.idle.cpu_percent <= 0.5 && idle_db_ok,
+        });
+        peak_rss = s
+            .levels
+            .iter()
+            .map(|l| l.peak_rss_mib)
+            .chain([s.deliveries.peak_rss_mib, s.callbacks.peak_rss_mib])
+            .fold(peak_rss, f64::max);
+    }
+    targets.push(Target {
+        what: "Peak RSS of the gateway in any scenario ≤ 100 MB".into(),
+        measured: format!("{peak_rss:.1} MiB"),
+        met: peak_rss * 1.048_576 <= 100.0,
+    });
+    targets
+}
+
+pub fn render(sections: &[Section], took: Duration) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmark results\n\nProduced by `scripts/bench` (issue 5). The gateway is the release build, started by the benchmark on a fresh database per scenario, with default settings; the load generator, the ATS receiver and the vendor fake run in the benchmark's own process on the same machine, over loopback.\n\n## Machine\n\n{}", machine());
+    let _ = writeln!(out, "## Targets\n\n| Target | Measured | |\n|---|---|---|");
+    for t in targets(sections) {
+        let _ = writeln!(out, "| {} | {} | {} |", t.what, t.measured, mark(t.met));
+    }
+    for s in sections {
+        let _ = writeln!(
+            out,
+            "\n## {}\n\n### Order path (sandbox vendor answering at once)\n",
+            s.database
+        );
+        let _ = writeln!(out, "| clients | orders/s | p50 ms | p90 ms | p99 ms | max ms | errors | peak RSS MiB | DB inserts/s | orders / inserts | trivial req/s | orders / trivial |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (i, l) in s.levels.iter().enumerate() {
+            let rate = l.stats.rate();
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.0} % | {:.0} | {:.0} % |",
+                l.load.concurrency,
+                rate,
+                l.stats.percentile_ms(50.0),
+                l.stats.percentile_ms(90.0),
+                l.stats.percentile_ms(99.0),
+                l.stats.max_ms(),
+                l.stats.errors,
+                l.peak_rss_mib,
+                s.ceilings[i],
+                100.0 * rate / s.ceilings[i],
+                s.trivial[i],
+                100.0 * rate / s.trivial[i],
+            );
+            if let Some(error) = &l.stats.first_error {
+                let _ = writeln!(
+                    out,
+                    "\nFirst error at {} clients: `{error}`\n",
+                    l.load.concurrency
+                );
+            }
+        }
+        let d = &s.deliveries;
+        let delays = &d.flow_delays_us;
+        let _ = writeln!(out, "\n### Deliveries to a local receiver answering 200\n");
+        let _ = writeln!(out, "- Backlog: {} orders placed and completed with no worker running ({:.0} completions/s), then drained by a freshly started gateway: {} delivered in {:.2} s = **{:.0} deliveries/s** (from process start).", d.backlog, d.completions_per_s, d.drained, d.drain_seconds, d.drained_per_s);
+        let _ = writeln!(out, "- Flow: {} orders completed at 64 clients ({:.0} completions/s) while the worker delivers; {} delivered; completion → receiver p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms.", d.flow_orders, d.flow_completions_per_s, d.flow_received, percentile_us(delays, 50.0) / 1000.0, percentile_us(delays, 99.0) / 1000.0, delays.last().copied().unwrap_or(0) as f64 / 1000.0);
+        let _ = writeln!(out, "- Peak RSS: {:.1} MiB.", d.peak_rss_mib);
+        let c = &s.callbacks;
+        let _ = writeln!(out, "\n### InterviewMocha callbacks (the documented \"In Progress\" body, {} open orders)\n", c.orders);
+        let _ = writeln!(out, "- {:.0} callbacks/s accepted, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; peak RSS {:.1} MiB.", c.stats.rate(), c.stats.percentile_ms(50.0), c.stats.percentile_ms(90.0), c.stats.percentile_ms(99.0), c.stats.max_ms(), c.stats.errors, c.peak_rss_mib);
+        if let Some(error) = &c.stats.first_error {
+            let _ = writeln!(out, "- First error: `{error}`");
+        }
+        let _ = writeln!(
+            out,
+            "\n### Idle\n\n- {:.2} % CPU over {:.0} s{}.",
+            s.idle.cpu_percent,
+            s.idle.seconds,
+            s.idle
+                .db_transactions_per_s
+                .map_or(String::new(), |tx| format!(
+                    "; {tx:.1} database transactions/s (pg_stat_database)"
+                ))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nThe run took {:.0} s (without the build).",
+        took.as_secs_f64()
+    );
+    out
+}

@@ -1,0 +1,297 @@
+//! The measured scenarios, each against a gateway started on a fresh database.
+
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+use crate::{
+    loadgen::{self, Load, MakeRequest, Stats},
+    process::{Measured, Tenant},
+    results_path::{delays_us, in_progress_callback, FakeInterviewMocha, Receiver},
+    Database,
+};
+
+/// A realistic StackOne order body (the shape of StackOne's own example), with `{n}` standing
+/// for the request's number: a unique `id` and candidate email per order.
+pub fn order_template(package: &str, results_update_url: &str) -> (String, String) {
+    let body = json!({
+        "id": "__N__",
+        "package": {"id": package, "remote_id": package, "name": "Coding test",
+                    "description": "Skills test to gauge a candidate's proficiency in job-specific skills"},
+        "application": {"id": "app-__N__", "remote_id": "8187e5da-dc77-475e-9949-af0f1fa4e4e3",
+                        "application_status": {"value": "assessment", "source_value": "Assessment"},
+                        "passthrough": {"source": "bench"}},
+        "job": {"id": "8187e5da-dc77-475e-9949-af0f1fa4e4e3", "remote_id": "8187e5da-dc77-475e-9949-af0f1fa4e4e3",
+                "title": "Software Engineer",
+                "hiring_team": [{"user_id": "123456", "remote_user_id": "e3cb75bf-aa84-466e-a6c1-b8322b257a48",
+                                 "first_name": "John", "last_name": "Doe", "email": "john.doe@example.com", "role": "Recruiter"}]},
+        "candidate": {"id": "cand-__N__", "remote_id": "cand-__N__", "first_name": "Ada", "last_name": "Lovelace",
+                      "emails": [{"type": "personal", "value": "candidate-__N__@bench.example.com"}],
+                      "profile_url": "https://ats.example.com/candidates/__N__"},
+        "requester": {"user_id": "123456", "remote_user_id": "e3cb75bf-aa84-466e-a6c1-b8322b257a48",
+                      "first_name": "John", "last_name": "Doe", "email": "john.doe@example.com", "role": "Recruiter"},
+        "results_update_url": results_update_url,
+        "passthrough": {"campaign": "bench"}
+    })
+    .to_string();
+    let sample = body.replace("__N__", "0");
+    (body, sample)
+}
+
+/// `POST /unified/ats/assessments/orders` with order number `run_id`-`n`.
+pub fn place_orders(
+    gateway: &Measured,
+    tenant: &Tenant,
+    template: &str,
+    run_id: &str,
+) -> MakeRequest {
+    let url = format!("{}/unified/ats/assessments/orders", gateway.url);
+    let (tenant, template, run_id) = (tenant.clone(), template.to_string(), run_id.to_string());
+    Arc::new(move |client, n| {
+        tenant
+            .post(client, url.clone())
+            .header("content-type", "application/json")
+            .body(template.replace("__N__", &format!("{run_id}-{n}")))
+    })
+}
+
+pub struct OrderLevel {
+    pub load: Load,
+    pub stats: Stats,
+    pub peak_rss_mib: f64,
+}
+
+pub struct Idle {
+    pub seconds: f64,
+    pub cpu_percent: f64,
+    /// Postgres only: transactions per second the idle gateway ran (from pg_stat_database).
+    pub db_transactions_per_s: Option<f64>,
+}
+
+/// The order path on the sandbox, which answers at once and completes nothing.
+pub async fn order_path(
+    db: &Database,
+    loads: &[Load],
+    receiver: &Receiver,
+    logs: &Path,
+) -> (Vec<OrderLevel>, Idle) {
+    let url = db.fresh("orders").await;
+    let gateway =
+        Measured::gateway(&url, true, &logs.join(format!("{}-orders.log", db.name()))).await;
+    let tenant = gateway.tenant("sandbox", json!({}), json!({})).await;
+    let (template, _) = order_template("sandbox-coding", &receiver.url);
+    let mut levels = Vec::new();
+    for (i, load) in loads.iter().enumerate() {
+        gateway.reset_peak_rss();
+        let stats = loadgen::run(
+            *load,
+            place_orders(&gateway, &tenant, &template, &format!("c{i}")),
+        )
+        .await;
+        levels.push(OrderLevel {
+            load: *load,
+            stats,
+            peak_rss_mib: gateway.peak_rss_mib(),
+        });
+    }
+    let idle = idle(&gateway, db, Duration::from_secs(10)).await;
+    gateway.stop();
+    (levels, idle)
+}
+
+async fn idle(gateway: &Measured, db: &Database, window: Duration) -> Idle {
+    // Let the last requests' background work settle first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_before = gateway.cpu_time();
+    let tx_before = db.transactions("orders").await;
+    let started = Instant::now();
+    tokio::time::sleep(window).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = (gateway.cpu_time() - cpu_before).as_secs_f64();
+    let tx_after = db.transactions("orders").await;
+    Idle {
+        seconds,
+        cpu_percent: 100.0 * cpu / seconds,
+        db_transactions_per_s: tx_before
+            .zip(tx_after)
+            .map(|(b, a)| (a - b) as f64 / seconds),
+    }
+}
+
+pub struct Deliveries {
+    pub backlog: usize,
+    pub completions_per_s: f64,
+    pub drained_per_s: f64,
+    pub drain_seconds: f64,
+    pub drained: u64,
+    pub flow_orders: usize,
+    pub flow_completions_per_s: f64,
+    pub flow_delays_us: Vec<u32>,
+    pub flow_received: u64,
+    pub peak_rss_mib: f64,
+}
+
+/// Places and completes `count` sandbox orders (concurrency `concurrency`); returns the
+/// completions per second.
+async fn place_and_complete(
+    gateway: &Measured,
+    tenant: &Tenant,
+    template: &str,
+    run_id: &str,
+    count: usize,
+    concurrency: usize,
+) -> f64 {
+    let (answers, _) = loadgen::each(
+        count,
+        concurrency,
+        place_orders(gateway, tenant, template, run_id),
+    )
+    .await;
+    let submits: Arc<Vec<String>> = Arc::new(
+        answers
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}/submit",
+                    a["test_url"].as_str().expect("a sandbox test_url")
+                )
+            })
+            .collect(),
+    );
+    let (_, took) = loadgen::each(
+        count,
+        concurrency,
+        Arc::new(move |client, n| client.post(&submits[n as usize]).form(&[("score", "80")])),
+    )
+    .await;
+    count as f64 / took.as_secs_f64()
+}
+
+/// Deliveries: (1) a backlog of `backlog` completed orders, made while no worker runs, drained by
+/// a fresh gateway; (2) `flow` orders completed while the worker runs, each delivery's delay from
+/// the state change (the body's `timestamp`) to its arrival at the receiver.
+pub async fn deliveries(
+    db: &Database,
+    backlog: usize,
+    flow: usize,
+    concurrency: usize,
+    receiver: &Receiver,
+    logs: &Path,
+) -> Deliveries {
+    let url = db.fresh("deliveries").await;
+    let log = |phase: &str| logs.join(format!("{}-deliveries-{phase}.log", db.name()));
+    let (template, _) = order_template("sandbox-coding", &receiver.url);
+
+    let without_workers = Measured::gateway(&url, false, &log("backlog")).await;
+    let tenant = without_workers
+        .tenant("sandbox", json!({}), json!({}))
+        .await;
+    receiver.take();
+    let completions_per_s = place_and_complete(
+        &without_workers,
+        &tenant,
+        &template,
+        "backlog",
+        backlog,
+        concurrency,
+    )
+    .await;
+    without_workers.stop();
+
+    let started = Instant::now();
+    let gateway = Measured::gateway(&url, true, &log("drain")).await;
+    gateway.reset_peak_rss();
+    let drained = receiver
+        .wait_for(backlog as u64, Duration::from_secs(120))
+        .await;
+    let arrivals = receiver.take();
+    let last = arrivals.iter().map(|a| a.received).max().unwrap_or(started);
+    let drain_seconds = (last - started).as_secs_f64();
+
+    let flow_completions_per_s =
+        place_and_complete(&gateway, &tenant, &template, "flow", flow, concurrency).await;
+    let flow_received = receiver
+        .wait_for(flow as u64, Duration::from_secs(60))
+        .await;
+    let flow_delays_us = delays_us(&receiver.take());
+    let peak_rss_mib = gateway.peak_rss_mib();
+    gateway.stop();
+    Deliveries {
+        backlog,
+        completions_per_s,
+        drained_per_s: drained as f64 / drain_seconds,
+        drain_seconds,
+        drained,
+        flow_orders: flow,
+        flow_completions_per_s,
+        flow_delays_us,
+        flow_received,
+        peak_rss_mib,
+    }
+}
+
+pub struct Callbacks {
+    pub orders: usize,
+    pub stats: Stats,
+    pub peak_rss_mib: f64,
+}
+
+/// Vendor callbacks: `orders` InterviewMocha orders, then the documented "In Progress" callback
+/// posted to their callback URLs over and over under `load`.
+pub async fn callbacks(
+    db: &Database,
+    orders: usize,
+    load: Load,
+    receiver: &Receiver,
+    logs: &Path,
+) -> Callbacks {
+    let url = db.fresh("callbacks").await;
+    let vendor = FakeInterviewMocha::start().await;
+    let gateway = Measured::gateway(
+        &url,
+        true,
+        &logs.join(format!("{}-callbacks.log", db.name())),
+    )
+    .await;
+    let tenant = gateway
+        .tenant(
+            "interviewmocha",
+            json!({"api_key": "bench-imocha-key"}),
+            json!({"base_url": vendor.url}),
+        )
+        .await;
+    let (template, _) = order_template("1001", &receiver.url);
+    loadgen::each(orders, 16, place_orders(&gateway, &tenant, &template, "cb")).await;
+    let invitations: Arc<Vec<(u64, Vec<u8>, String)>> = Arc::new(
+        vendor
+            .invitations()
+            .into_iter()
+            .map(|(id, url)| (id, in_progress_callback(id), url))
+            .collect(),
+    );
+    assert_eq!(invitations.len(), orders, "every order invited once");
+    gateway.reset_peak_rss();
+    let stats = loadgen::run(
+        load,
+        Arc::new(move |client, n| {
+            let (_, body, url) = &invitations[n as usize % invitations.len()];
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+        }),
+    )
+    .await;
+    let peak_rss_mib = gateway.peak_rss_mib();
+    gateway.stop();
+    receiver.take();
+    Callbacks {
+        orders,
+        stats,
+        peak_rss_mib,
+    }
+}
