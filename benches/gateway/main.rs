@@ -41,6 +41,9 @@ struct Options {
     /// Orders whose callbacks are sent over and over.
     #[arg(long, default_value_t = 1000)]
     callback_orders: usize,
+    /// Which result-path scenarios to run besides the order path (none: "").
+    #[arg(long, value_delimiter = ',', default_value = "deliveries,callbacks")]
+    scenarios: Vec<String>,
     /// Also write the report to this file.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -229,20 +232,22 @@ async fn run(options: &Options) -> String {
         }
         eprintln!("{}: order path…", db.name());
         let (levels, idle) = scenarios::order_path(&db, &loads, &receiver, logs).await;
-        eprintln!("{}: deliveries…", db.name());
-        let deliveries = scenarios::deliveries(
-            &db,
-            options.deliveries,
-            options.deliveries / 2,
-            64,
-            &receiver,
-            logs,
-        )
-        .await;
-        eprintln!("{}: callbacks…", db.name());
-        let heaviest = *loads.iter().max_by_key(|l| l.concurrency).expect("a level");
-        let callbacks =
-            scenarios::callbacks(&db, options.callback_orders, heaviest, &receiver, logs).await;
+        let wanted = |name: &str| options.scenarios.iter().any(|s| s == name);
+        let deliveries = if wanted("deliveries") {
+            eprintln!("{}: deliveries…", db.name());
+            let (backlog, flow) = (options.deliveries, options.deliveries / 2);
+            Some(scenarios::deliveries(&db, backlog, flow, 64, &receiver, logs).await)
+        } else {
+            None
+        };
+        let callbacks = if wanted("callbacks") {
+            eprintln!("{}: callbacks…", db.name());
+            let heaviest = *loads.iter().max_by_key(|l| l.concurrency).expect("a level");
+            let orders = options.callback_orders;
+            Some(scenarios::callbacks(&db, orders, heaviest, &receiver, logs).await)
+        } else {
+            None
+        };
         db.drop_all().await;
         sections.push(report::Section {
             database: db.name(),

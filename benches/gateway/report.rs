@@ -16,8 +16,8 @@ pub struct Section {
     /// The trivial handler's requests per second, per level.
     pub trivial: Vec<f64>,
     pub idle: Idle,
-    pub deliveries: Deliveries,
-    pub callbacks: Callbacks,
+    pub deliveries: Option<Deliveries>,
+    pub callbacks: Option<Callbacks>,
 }
 
 fn command_line(program: &str, args: &[&str]) -> String {
@@ -126,33 +126,35 @@ fn targets(sections: &[Section]) -> Vec<Target> {
                 met: p50 <= 2.0,
             });
         }
-        let d = &s.deliveries;
-        let flow_p99 = percentile_us(&d.flow_delays_us, 99.0) / 1000.0;
-        targets.push(Target {
-            what: format!(
-                "{}: ≥ 1,000 deliveries/s; completion → delivered p99 ≤ 1 s",
-                s.database
-            ),
-            measured: format!("{:.0} deliveries/s; p99 {flow_p99:.0} ms", d.drained_per_s),
-            met: d.drained_per_s >= 1000.0
-                && d.drained == d.backlog as u64
-                && d.flow_received == d.flow_orders as u64
-                && flow_p99 <= 1000.0,
-        });
-        let c = &s.callbacks.stats;
-        targets.push(Target {
-            what: format!(
-                "{}: ≥ 5,000 callbacks/s accepted with 2xx, p99 ≤ 10 ms",
-                s.database
-            ),
-            measured: format!(
-                "{:.0}/s; p99 {:.1} ms; {} errors",
-                c.rate(),
-                c.percentile_ms(99.0),
-                c.errors
-            ),
-            met: c.rate() >= 5000.0 && c.percentile_ms(99.0) <= 10.0 && c.errors == 0,
-        });
+        if let Some(d) = &s.deliveries {
+            let flow_p99 = percentile_us(&d.flow_delays_us, 99.0) / 1000.0;
+            targets.push(Target {
+                what: format!(
+                    "{}: ≥ 1,000 deliveries/s; completion → delivered p99 ≤ 1 s",
+                    s.database
+                ),
+                measured: format!("{:.0} deliveries/s; p99 {flow_p99:.0} ms", d.drained_per_s),
+                met: d.drained_per_s >= 1000.0
+                    && d.drained == d.backlog as u64
+                    && d.flow_received == d.flow_orders as u64
+                    && flow_p99 <= 1000.0,
+            });
+        }
+        if let Some(c) = s.callbacks.as_ref().map(|c| &c.stats) {
+            targets.push(Target {
+                what: format!(
+                    "{}: ≥ 5,000 callbacks/s accepted with 2xx, p99 ≤ 10 ms",
+                    s.database
+                ),
+                measured: format!(
+                    "{:.0}/s; p99 {:.1} ms; {} errors",
+                    c.rate(),
+                    c.percentile_ms(99.0),
+                    c.errors
+                ),
+                met: c.rate() >= 5000.0 && c.percentile_ms(99.0) <= 10.0 && c.errors == 0,
+            });
+        }
         let idle_db_ok = s.idle.db_transactions_per_s.is_none_or(|tx| tx <= 2.5);
         targets.push(Target {
             what: format!("{}: idle gateway uses no measurable CPU; ≤ 1 database query/s per worker (2 workers)", s.database),
@@ -168,7 +170,8 @@ fn targets(sections: &[Section]) -> Vec<Target> {
             .levels
             .iter()
             .map(|l| l.peak_rss_mib)
-            .chain([s.deliveries.peak_rss_mib, s.callbacks.peak_rss_mib])
+            .chain(s.deliveries.as_ref().map(|d| d.peak_rss_mib))
+            .chain(s.callbacks.as_ref().map(|c| c.peak_rss_mib))
             .fold(peak_rss, f64::max);
     }
     targets.push(Target {
@@ -219,17 +222,19 @@ pub fn render(sections: &[Section], took: Duration) -> String {
                 );
             }
         }
-        let d = &s.deliveries;
-        let delays = &d.flow_delays_us;
-        let _ = writeln!(out, "\n### Deliveries to a local receiver answering 200\n");
-        let _ = writeln!(out, "- Backlog: {} orders placed and completed with no worker running ({:.0} completions/s), then drained by a freshly started gateway: {} delivered in {:.2} s = **{:.0} deliveries/s** (from process start).", d.backlog, d.completions_per_s, d.drained, d.drain_seconds, d.drained_per_s);
-        let _ = writeln!(out, "- Flow: {} orders completed at 64 clients ({:.0} completions/s) while the worker delivers; {} delivered; completion → receiver p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms.", d.flow_orders, d.flow_completions_per_s, d.flow_received, percentile_us(delays, 50.0) / 1000.0, percentile_us(delays, 99.0) / 1000.0, delays.last().copied().unwrap_or(0) as f64 / 1000.0);
-        let _ = writeln!(out, "- Peak RSS: {:.1} MiB.", d.peak_rss_mib);
-        let c = &s.callbacks;
-        let _ = writeln!(out, "\n### InterviewMocha callbacks (the documented \"In Progress\" body, {} open orders)\n", c.orders);
-        let _ = writeln!(out, "- {:.0} callbacks/s accepted, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; peak RSS {:.1} MiB.", c.stats.rate(), c.stats.percentile_ms(50.0), c.stats.percentile_ms(90.0), c.stats.percentile_ms(99.0), c.stats.max_ms(), c.stats.errors, c.peak_rss_mib);
-        if let Some(error) = &c.stats.first_error {
-            let _ = writeln!(out, "- First error: `{error}`");
+        if let Some(d) = &s.deliveries {
+            let delays = &d.flow_delays_us;
+            let _ = writeln!(out, "\n### Deliveries to a local receiver answering 200\n");
+            let _ = writeln!(out, "- Backlog: {} orders placed and completed with no worker running ({:.0} completions/s), then drained by a freshly started gateway: {} delivered in {:.2} s = **{:.0} deliveries/s** (from process start).", d.backlog, d.completions_per_s, d.drained, d.drain_seconds, d.drained_per_s);
+            let _ = writeln!(out, "- Flow: {} orders completed at 64 clients ({:.0} completions/s) while the worker delivers; {} delivered; completion → receiver p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms.", d.flow_orders, d.flow_completions_per_s, d.flow_received, percentile_us(delays, 50.0) / 1000.0, percentile_us(delays, 99.0) / 1000.0, delays.last().copied().unwrap_or(0) as f64 / 1000.0);
+            let _ = writeln!(out, "- Peak RSS: {:.1} MiB.", d.peak_rss_mib);
+        }
+        if let Some(c) = &s.callbacks {
+            let _ = writeln!(out, "\n### InterviewMocha callbacks (the documented \"In Progress\" body, {} open orders)\n", c.orders);
+            let _ = writeln!(out, "- {:.0} callbacks/s accepted, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; peak RSS {:.1} MiB.", c.stats.rate(), c.stats.percentile_ms(50.0), c.stats.percentile_ms(90.0), c.stats.percentile_ms(99.0), c.stats.max_ms(), c.stats.errors, c.peak_rss_mib);
+            if let Some(error) = &c.stats.first_error {
+                let _ = writeln!(out, "- First error: `{error}`");
+            }
         }
         let _ = writeln!(
             out,

@@ -10,6 +10,7 @@ pub mod packages;
 pub mod results;
 pub mod sandbox;
 pub mod tenancy;
+mod tenancy_cache;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub struct Gateway {
     pub cipher: Cipher,
     pub config: Arc<Config>,
     pub wake: Arc<Wakeups>,
+    tenancy_cache: Arc<tenancy_cache::TenancyCache>,
 }
 
 /// `delay` moved randomly by up to ±`fraction` of itself, so that work scheduled at the same
@@ -51,6 +53,7 @@ impl Gateway {
             cipher,
             config,
             wake: Arc::new(Wakeups::default()),
+            tenancy_cache: Arc::default(),
         }
     }
 }

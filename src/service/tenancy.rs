@@ -164,7 +164,9 @@ impl Gateway {
     }
 
     pub async fn revoke_api_key(&self, id: Uuid) -> Result<(), ServiceError> {
-        if self.store.revoke_api_key(id, now()).await? {
+        let revoked = self.store.revoke_api_key(id, now()).await?;
+        self.tenancy_cache.forget_keys();
+        if revoked {
             Ok(())
         } else {
             Err(ServiceError::not_found(format!(
@@ -179,9 +181,13 @@ impl Gateway {
         if api_key.is_empty() {
             return Err(refused());
         }
+        let key_hash = sha256_hex(api_key);
+        if let Some(project_id) = self.tenancy_cache.project_of_key(&key_hash) {
+            return Ok(project_id);
+        }
         let record = self
             .store
-            .find_api_key(&sha256_hex(api_key))
+            .find_api_key(&key_hash)
             .await?
             .ok_or_else(refused)?;
         if record.revoked_at.is_some() {
@@ -189,6 +195,8 @@ impl Gateway {
                 "the API key has been revoked".into(),
             ));
         }
+        self.tenancy_cache
+            .remember_key(key_hash, record.project_id);
         Ok(record.project_id)
     }
 
@@ -278,7 +286,9 @@ impl Gateway {
             .cipher
             .seal_json(&credentials, &account_context_label(id));
         account.updated_at = now();
-        if !self.store.update_account(&account).await? {
+        let updated = self.store.update_account(&account).await?;
+        self.tenancy_cache.forget_account(id);
+        if !updated {
             return Err(ServiceError::not_found(format!(
                 "no linked account with id {id}"
             )));
@@ -287,7 +297,9 @@ impl Gateway {
     }
 
     pub async fn delete_account(&self, id: Uuid) -> Result<(), ServiceError> {
-        if self.store.delete_account(id, now()).await? {
+        let deleted = self.store.delete_account(id, now()).await?;
+        self.tenancy_cache.forget_account(id);
+        if deleted {
             Ok(())
         } else {
             Err(ServiceError::not_found(format!(
@@ -319,16 +331,24 @@ impl Gateway {
         let missing =
             || ServiceError::not_found(format!("no linked account with id '{account_id}'"));
         let id = Uuid::parse_str(account_id.trim()).map_err(|_| missing())?;
-        let account = self.store.get_account(id).await?.ok_or_else(missing)?;
-        if account.project_id != project_id {
+        let caller = match self.tenancy_cache.caller(id) {
+            Some(caller) => caller,
+            None => {
+                let account = self.store.get_account(id).await?.ok_or_else(missing)?;
+                let (provider, context) = self.account_context(&account)?;
+                let caller = Caller {
+                    project_id: account.project_id,
+                    account,
+                    context,
+                    provider,
+                };
+                self.tenancy_cache.remember_caller(caller.clone());
+                caller
+            }
+        };
+        if caller.project_id != project_id {
             return Err(missing());
         }
-        let (provider, context) = self.account_context(&account)?;
-        Ok(Caller {
-            project_id,
-            account,
-            context,
-            provider,
-        })
+        Ok(caller)
     }
 }

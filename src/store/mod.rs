@@ -2,6 +2,7 @@
 //! SQLite (the embedded default). Both run the same SQL (see `sql.rs`) and the same conformance
 //! suite (`tests/store_conformance.rs`).
 
+mod group_commit;
 mod postgres;
 mod records;
 mod sql;
@@ -26,6 +27,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    #[error("the write was not committed: {0}")]
+    NotCommitted(String),
 }
 
 /// The outcome of inserting an order under an idempotency key.

@@ -1,6 +1,8 @@
 //! The production store: Postgres, shared by any number of gateway instances.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+
+use super::{group_commit::BoxFuture, StoreError};
 
 /// Postgres serves reads and writes from one pool; row locks keep instances apart.
 #[derive(Clone)]
@@ -10,9 +12,12 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub async fn connect(url: &str) -> Result<Self, super::StoreError> {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // A ping before each use would add a round trip to every query; a connection the
+            // server dropped fails its one query and is replaced.
+            .test_before_acquire(false)
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(url)
             .await?;
@@ -21,6 +26,23 @@ impl PgStore {
             read: pool.clone(),
             write: pool,
         })
+    }
+}
+
+impl PgStore {
+    /// Runs `work` in a transaction of its own. Postgres already shares one WAL flush among
+    /// concurrent commits, so writes need no batching here.
+    async fn write_tx<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let mut tx = self.write.begin().await?;
+        let result = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(result)
     }
 }
 

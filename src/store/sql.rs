@@ -150,8 +150,8 @@ macro_rules! impl_sql_store {
             })
         }
 
-        async fn insert_event<'c>(
-            tx: &mut sqlx::Transaction<'c, $db>,
+        async fn insert_event(
+            conn: &mut <$db as sqlx::Database>::Connection,
             order_id: Uuid,
             at: DateTime<Utc>,
             from: Option<OrderStatus>,
@@ -168,7 +168,7 @@ macro_rules! impl_sql_store {
             .bind(to.as_str())
             .bind(&event.message)
             .bind(Json(&event.data))
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
             Ok(())
         }
@@ -326,7 +326,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_order(&self, o: &OrderRecord, event: &NewEvent) -> Result<InsertOrder, StoreError> {
-                let mut tx = self.write.begin().await?;
+                let (o, event) = (o.clone(), event.clone());
+                self.write_tx(move |conn| Box::pin(async move {
                 let inserted = sqlx::query(
                     "INSERT INTO orders (id, project_id, account_id, provider, client_key, request_hash, status, \
                      package_id, candidate_email, remote_id, test_url, results_update_url, request, provider_data, \
@@ -354,22 +355,21 @@ macro_rules! impl_sql_store {
                 .bind(o.created_at)
                 .bind(o.updated_at)
                 .bind(&o.callback_token_hash)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
                 if inserted.rows_affected() == 1 {
-                    insert_event(&mut tx, o.id, o.created_at, None, o.status, event).await?;
-                    tx.commit().await?;
-                    return Ok(InsertOrder::Inserted(o.clone()));
+                    insert_event(conn, o.id, o.created_at, None, o.status, &event).await?;
+                    return Ok(InsertOrder::Inserted(o));
                 }
                 let existing = sqlx::query(&format!(
                     "SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = $1 AND client_key = $2"
                 ))
                 .bind(o.account_id)
                 .bind(&o.client_key)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?;
-                tx.commit().await?;
                 Ok(InsertOrder::Existing(order_from(&existing)?))
+                })).await
             }
 
             async fn get_order(&self, id: Uuid) -> Result<Option<OrderRecord>, StoreError> {
@@ -436,7 +436,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn update_order(&self, id: Uuid, expected: OrderStatus, c: &OrderChange) -> Result<Option<OrderRecord>, StoreError> {
-                let mut tx = self.write.begin().await?;
+                let c = c.clone();
+                self.write_tx(move |conn| Box::pin(async move {
                 let row = sqlx::query(&format!(
                     "UPDATE orders SET status = $3, remote_id = COALESCE($4, remote_id), \
                      test_url = COALESCE($5, test_url), provider_data = COALESCE($6, provider_data), \
@@ -453,13 +454,13 @@ macro_rules! impl_sql_store {
                 .bind(&c.failure_reason)
                 .bind(c.next_poll_at)
                 .bind(c.at)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
                 let Some(row) = row else {
                     return Ok(None);
                 };
                 let order = order_from(&row)?;
-                insert_event(&mut tx, id, c.at, Some(expected), c.status, &c.event).await?;
+                insert_event(conn, id, c.at, Some(expected), c.status, &c.event).await?;
                 if let Some(delivery) = &c.delivery {
                     // Older states not yet on their way are replaced by this newer one.
                     sqlx::query(
@@ -468,7 +469,7 @@ macro_rules! impl_sql_store {
                     )
                     .bind(id)
                     .bind(c.at)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
                     sqlx::query(
                         "INSERT INTO deliveries (id, order_id, project_id, url, body, status, attempts, next_attempt_at, \
@@ -481,11 +482,11 @@ macro_rules! impl_sql_store {
                     .bind(&delivery.url)
                     .bind(&delivery.body)
                     .bind(c.at)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
                 }
-                tx.commit().await?;
                 Ok(Some(order))
+                })).await
             }
 
             async fn list_order_events(&self, order_id: Uuid) -> Result<Vec<OrderEvent>, StoreError> {
@@ -532,12 +533,14 @@ macro_rules! impl_sql_store {
             }
 
             async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
-                sqlx::query("UPDATE orders SET next_poll_at = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(at)
-                    .execute(&self.write)
-                    .await?;
-                Ok(())
+                self.write_tx(move |conn| Box::pin(async move {
+                    sqlx::query("UPDATE orders SET next_poll_at = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(at)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })).await
             }
 
             async fn claim_due_deliveries(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
@@ -562,31 +565,32 @@ macro_rules! impl_sql_store {
             }
 
             async fn record_attempt(&self, d: &DeliveryRecord, lease: DateTime<Utc>, a: &AttemptRecord, outcome: &AttemptOutcome) -> Result<(), StoreError> {
-                let mut tx = self.write.begin().await?;
+                let (delivery_id, a, outcome) = (d.id, a.clone(), outcome.clone());
+                self.write_tx(move |conn| Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO delivery_attempts (delivery_id, at, status_code, duration_ms, response_body, error) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
                 )
-                .bind(d.id)
+                .bind(delivery_id)
                 .bind(a.at)
                 .bind(a.status_code)
                 .bind(a.duration_ms)
                 .bind(&a.response_body)
                 .bind(&a.error)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
                 let error = a.error.clone().or_else(|| a.status_code.map(|s| format!("the receiver answered {s}")));
-                match outcome {
+                match &outcome {
                     AttemptOutcome::Delivered => {
                         sqlx::query(
                             "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, next_attempt_at = NULL, \
                              locked_until = NULL, last_error = NULL, delivered_at = $3, updated_at = $3 \
                              WHERE id = $1 AND locked_until = $2 AND status = 'pending'",
                         )
-                        .bind(d.id)
+                        .bind(delivery_id)
                         .bind(lease)
                         .bind(a.at)
-                        .execute(&mut *tx)
+                        .execute(&mut *conn)
                         .await?;
                     }
                     AttemptOutcome::RetryAt(next) => {
@@ -596,12 +600,12 @@ macro_rules! impl_sql_store {
                              attempts = attempts + 1, locked_until = NULL, last_error = $5, updated_at = $3 \
                              WHERE id = $1 AND locked_until = $2 AND status = 'pending'"
                         ))
-                        .bind(d.id)
+                        .bind(delivery_id)
                         .bind(lease)
                         .bind(a.at)
                         .bind(next)
                         .bind(&error)
-                        .execute(&mut *tx)
+                        .execute(&mut *conn)
                         .await?;
                     }
                     AttemptOutcome::Dead => {
@@ -610,16 +614,16 @@ macro_rules! impl_sql_store {
                              next_attempt_at = NULL, attempts = attempts + 1, locked_until = NULL, last_error = $4, updated_at = $3 \
                              WHERE id = $1 AND locked_until = $2 AND status = 'pending'"
                         ))
-                        .bind(d.id)
+                        .bind(delivery_id)
                         .bind(lease)
                         .bind(a.at)
                         .bind(&error)
-                        .execute(&mut *tx)
+                        .execute(&mut *conn)
                         .await?;
                     }
                 }
-                tx.commit().await?;
                 Ok(())
+                })).await
             }
 
             async fn release_delivery(&self, id: Uuid, lease: DateTime<Utc>) -> Result<(), StoreError> {
