@@ -264,6 +264,42 @@ async fn concurrent_inserts_with_one_key_make_one_order(db: TestDb) {
     assert_eq!(common::count_rows(&db, "order_events").await, 1);
 }
 
+/// Concurrent writes may share a transaction (SQLite's group commit): one that fails must be
+/// undone alone, with its half-written rows, while the others are kept.
+async fn a_failing_write_among_concurrent_ones_is_undone_alone(db: TestDb) {
+    let store = store(&db).await;
+    let p = project(&store).await;
+    let a = Arc::new(account(&store, p.id).await);
+    let taken = order(&a, Some("first"));
+    store.insert_order(&taken, &NewEvent::new("r")).await.unwrap();
+    let tasks = (0..32).map(|i| {
+        let (store, a, taken_id) = (store.clone(), a.clone(), taken.id);
+        tokio::spawn(async move {
+            let mut o = order(&a, Some(&format!("key-{i}")));
+            if i == 7 {
+                // A new client key but an id already used: the insert itself fails.
+                o.id = taken_id;
+            }
+            store.insert_order(&o, &NewEvent::new("r")).await
+        })
+    });
+    let outcomes = futures::future::join_all(tasks).await;
+    let failed: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.as_ref().unwrap().is_err())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(failed, vec![7], "only the conflicting write fails");
+    assert_eq!(common::count_rows(&db, "orders").await, 32);
+    assert_eq!(common::count_rows(&db, "order_events").await, 32);
+    assert!(store
+        .find_order_by_client_key(a.id, "key-7")
+        .await
+        .unwrap()
+        .is_none());
+}
+
 async fn order_changes_are_compare_and_set_with_their_event(db: TestDb) {
     let store = store(&db).await;
     let p = project(&store).await;
@@ -794,6 +830,7 @@ on_both_databases!(
     projects_keys_and_accounts_round_trip,
     an_order_key_is_unique_per_account,
     concurrent_inserts_with_one_key_make_one_order,
+    a_failing_write_among_concurrent_ones_is_undone_alone,
     order_changes_are_compare_and_set_with_their_event,
     orders_list_newest_first_with_filters_and_cursor,
     due_polls_are_claimed_once_under_a_lease,

@@ -44,6 +44,9 @@ struct Options {
     /// Which result-path scenarios to run besides the order path (none: "").
     #[arg(long, value_delimiter = ',', default_value = "deliveries,callbacks")]
     scenarios: Vec<String>,
+    /// Keep the gateways' logs in this directory (default: a scratch directory, removed).
+    #[arg(long)]
+    logs: Option<PathBuf>,
     /// Also write the report to this file.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -166,7 +169,8 @@ fn main() {
 async fn run(options: &Options) -> String {
     let started = std::time::Instant::now();
     let work = tempfile::tempdir().expect("a scratch directory");
-    let logs = work.path();
+    let logs = options.logs.as_deref().unwrap_or(work.path());
+    std::fs::create_dir_all(logs).expect("the log directory");
     let loads: Vec<loadgen::Load> = options
         .concurrency
         .iter()

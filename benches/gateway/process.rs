@@ -34,7 +34,8 @@ impl Measured {
         let log = std::fs::File::create(log).expect("gateway log file");
         let child = Command::new(env!("CARGO_BIN_EXE_assessment-gateway"))
             .arg("serve")
-            .env_remove("RUST_LOG")
+            // The default log level unless BENCH_GATEWAY_LOG asks for another (for diagnosis).
+            .env("RUST_LOG", std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "info".into()))
             .env("DATABASE_URL", database_url)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("PUBLIC_URL", &url)

@@ -104,8 +104,9 @@ pub async fn order_path(
 }
 
 async fn idle(gateway: &Measured, db: &Database, window: Duration) -> Idle {
-    // Let the last requests' background work settle first.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Let the last requests' background work settle, and Postgres flush the statistics of the
+    // loaded backends (an idle backend reports them within 10 s).
+    tokio::time::sleep(Duration::from_secs(11)).await;
     let cpu_before = gateway.cpu_time();
     let tx_before = db.transactions("orders").await;
     let started = Instant::now();

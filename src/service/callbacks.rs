@@ -44,7 +44,12 @@ impl Gateway {
             ));
         }
         if order.status.is_open() {
-            self.store.set_next_poll(order.id, Some(now())).await?;
+            let at = now();
+            // An order already waiting for its re-read needs no second write: the one re-read
+            // will see whatever this callback announces (vendors repeat callbacks; iMocha up to 5×).
+            if order.next_poll_at.is_none_or(|due| due > at) {
+                self.store.set_next_poll(order.id, Some(at)).await?;
+            }
             self.wake.polls.notify_one();
         }
         Ok(())

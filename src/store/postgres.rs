@@ -44,6 +44,18 @@ impl PgStore {
         tx.commit().await?;
         Ok(result)
     }
+
+    /// Runs a single statement, which Postgres commits by itself (no BEGIN/COMMIT round trips).
+    async fn write_one<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let mut conn = self.write.acquire().await?;
+        work(&mut conn).await
+    }
 }
 
 super::sql::impl_sql_store!(
@@ -51,5 +63,6 @@ super::sql::impl_sql_store!(
     sqlx::Postgres,
     sqlx::postgres::PgRow,
     backend = "postgres",
-    skip_locked = "FOR UPDATE SKIP LOCKED"
+    skip_locked = "FOR UPDATE SKIP LOCKED",
+    pending_by_order = ""
 );

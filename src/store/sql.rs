@@ -3,7 +3,10 @@
 //! Postgres and SQLite accept the same statements here (`$n` parameters, `ON CONFLICT`,
 //! `RETURNING`); the column types differ only in the migrations (uuid/BLOB, timestamptz/TEXT,
 //! jsonb/TEXT), and sqlx maps both to the same Rust types. The macro takes the backend, its row
-//! type and the row-locking clause that only Postgres has, so both stores share every query.
+//! type, the row-locking clause that only Postgres has, and the index hint SQLite needs to find an
+//! order's pending deliveries (its planner otherwise scans all of them for every candidate), so
+//! both stores share every query. Writes go through the store's `write_tx` (a transaction of its
+//! own on Postgres, group commit on SQLite) or `write_one` (a single statement).
 
 pub(super) const ORDER_COLUMNS: &str = "id, project_id, account_id, provider, client_key, request_hash, status, \
     package_id, candidate_email, remote_id, test_url, results_update_url, request, provider_data, result, \
@@ -30,7 +33,7 @@ pub(super) fn parse_status(value: &str) -> Result<crate::domain::OrderStatus, su
 }
 
 macro_rules! impl_sql_store {
-    ($store:ident, $db:ty, $row:ty, backend = $backend:literal, skip_locked = $skip_locked:literal) => {
+    ($store:ident, $db:ty, $row:ty, backend = $backend:literal, skip_locked = $skip_locked:literal, pending_by_order = $pending_by_order:literal) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use sqlx::{types::Json, Row};
@@ -533,7 +536,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
-                self.write_tx(move |conn| Box::pin(async move {
+                self.write_one(move |conn| Box::pin(async move {
                     sqlx::query("UPDATE orders SET next_poll_at = $2 WHERE id = $1")
                         .bind(id)
                         .bind(at)
@@ -549,9 +552,10 @@ macro_rules! impl_sql_store {
                        SELECT d.id FROM deliveries d \
                        WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
                          AND (d.locked_until IS NULL OR d.locked_until < $1) \
-                         AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.order_id = d.order_id AND o.status = 'pending' AND o.id < d.id) \
+                         AND NOT EXISTS (SELECT 1 FROM deliveries o {} WHERE o.order_id = d.order_id AND o.status = 'pending' AND o.id < d.id) \
                        ORDER BY d.next_attempt_at LIMIT $3 {} \
                      ) RETURNING {DELIVERY_COLUMNS}",
+                    $pending_by_order,
                     $skip_locked
                 ))
                 .bind(now)

@@ -67,6 +67,17 @@ impl SqliteStore {
     {
         self.group.write(work).await
     }
+
+    /// A single statement: batched like any other write (the fsync is what costs).
+    async fn write_one<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.group.write(work).await
+    }
 }
 
 super::sql::impl_sql_store!(
@@ -74,5 +85,6 @@ super::sql::impl_sql_store!(
     sqlx::Sqlite,
     sqlx::sqlite::SqliteRow,
     backend = "sqlite",
-    skip_locked = ""
+    skip_locked = "",
+    pending_by_order = "INDEXED BY deliveries_pending_order"
 );
