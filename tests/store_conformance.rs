@@ -271,7 +271,10 @@ async fn a_failing_write_among_concurrent_ones_is_undone_alone(db: TestDb) {
     let p = project(&store).await;
     let a = Arc::new(account(&store, p.id).await);
     let taken = order(&a, Some("first"));
-    store.insert_order(&taken, &NewEvent::new("r")).await.unwrap();
+    store
+        .insert_order(&taken, &NewEvent::new("r"))
+        .await
+        .unwrap();
     let tasks = (0..32).map(|i| {
         let (store, a, taken_id) = (store.clone(), a.clone(), taken.id);
         tokio::spawn(async move {

@@ -114,23 +114,6 @@ impl Database {
         }
     }
 
-    /// Postgres: transactions committed or rolled back so far in a scenario's database.
-    pub async fn transactions(&self, scenario: &str) -> Option<i64> {
-        let Self::Postgres { server } = self else {
-            return None;
-        };
-        let admin = sqlx::PgPool::connect(server).await.ok()?;
-        let count: Option<i64> = sqlx::query_scalar(
-            "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = $1",
-        )
-        .bind(Self::postgres_name(scenario))
-        .fetch_optional(&admin)
-        .await
-        .ok()?;
-        admin.close().await;
-        count
-    }
-
     pub async fn drop_all(&self) {
         if let Self::Postgres { server } = self {
             if let Ok(admin) = sqlx::PgPool::connect(server).await {

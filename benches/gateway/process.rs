@@ -27,15 +27,26 @@ pub struct Measured {
 }
 
 impl Measured {
-    /// The release gateway (`cargo bench` builds it) on `database_url`.
+    /// The release gateway (`cargo bench` builds it) on `database_url`, logging at the default
+    /// level unless BENCH_GATEWAY_LOG asks for another (for diagnosis).
     pub async fn gateway(database_url: &str, run_workers: bool, log: &Path) -> Self {
+        let level = std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "info".into());
+        Self::gateway_logging(database_url, run_workers, log, &level).await
+    }
+
+    /// The gateway with `RUST_LOG=level` (e.g. to log every statement it sends).
+    pub async fn gateway_logging(
+        database_url: &str,
+        run_workers: bool,
+        log: &Path,
+        level: &str,
+    ) -> Self {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let log = std::fs::File::create(log).expect("gateway log file");
         let child = Command::new(env!("CARGO_BIN_EXE_assessment-gateway"))
             .arg("serve")
-            // The default log level unless BENCH_GATEWAY_LOG asks for another (for diagnosis).
-            .env("RUST_LOG", std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "info".into()))
+            .env("RUST_LOG", level)
             .env("DATABASE_URL", database_url)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("PUBLIC_URL", &url)

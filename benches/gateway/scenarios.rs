@@ -68,8 +68,8 @@ pub struct OrderLevel {
 pub struct Idle {
     pub seconds: f64,
     pub cpu_percent: f64,
-    /// Postgres only: transactions per second the idle gateway ran (from pg_stat_database).
-    pub db_transactions_per_s: Option<f64>,
+    /// Statements per second an idle gateway sends to the database.
+    pub statements_per_s: f64,
 }
 
 /// The order path on the sandbox, which answers at once and completes nothing.
@@ -98,28 +98,40 @@ pub async fn order_path(
             peak_rss_mib: gateway.peak_rss_mib(),
         });
     }
-    let idle = idle(&gateway, db, Duration::from_secs(10)).await;
+    let idle_log = logs.join(format!("{}-idle-statements.log", db.name()));
+    let idle = idle(&gateway, &url, Duration::from_secs(10), &idle_log).await;
     gateway.stop();
     (levels, idle)
 }
 
-async fn idle(gateway: &Measured, db: &Database, window: Duration) -> Idle {
-    // Let the last requests' background work settle, and Postgres flush the statistics of the
-    // loaded backends (an idle backend reports them within 10 s).
-    tokio::time::sleep(Duration::from_secs(11)).await;
+/// Idle cost: the CPU the loaded gateway uses once traffic stops, and the statements a gateway
+/// with nothing to do sends to the database (counted from its own statement log, so exactly).
+async fn idle(gateway: &Measured, url: &str, window: Duration, log: &Path) -> Idle {
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let cpu_before = gateway.cpu_time();
-    let tx_before = db.transactions("orders").await;
     let started = Instant::now();
     tokio::time::sleep(window).await;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = (gateway.cpu_time() - cpu_before).as_secs_f64();
-    let tx_after = db.transactions("orders").await;
+
+    let logging = Measured::gateway_logging(url, true, log, "warn,sqlx::query=debug").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let statements = || {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"summary\""))
+            .count()
+    };
+    let before = statements();
+    let counted = Instant::now();
+    tokio::time::sleep(window).await;
+    let statements_per_s = (statements() - before) as f64 / counted.elapsed().as_secs_f64();
+    logging.stop();
     Idle {
         seconds,
         cpu_percent: 100.0 * cpu / seconds,
-        db_transactions_per_s: tx_before
-            .zip(tx_after)
-            .map(|(b, a)| (a - b) as f64 / seconds),
+        statements_per_s,
     }
 }
 

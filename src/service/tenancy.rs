@@ -195,8 +195,7 @@ impl Gateway {
                 "the API key has been revoked".into(),
             ));
         }
-        self.tenancy_cache
-            .remember_key(key_hash, record.project_id);
+        self.tenancy_cache.remember_key(key_hash, record.project_id);
         Ok(record.project_id)
     }
 

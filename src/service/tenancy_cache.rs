@@ -111,6 +111,10 @@ mod tests {
             .lock()
             .unwrap()
             .insert("b", (2, Instant::now() - TTL));
-        assert_eq!(cache.get(&"b"), None, "an entry older than the TTL is not used");
+        assert_eq!(
+            cache.get(&"b"),
+            None,
+            "an entry older than the TTL is not used"
+        );
     }
 }

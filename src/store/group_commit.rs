@@ -20,7 +20,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Called once the batch is over: `Ok` when it committed.
 type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A write of the queue: runs on the batch's connection, says whether it succeeded.
-type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
+type Job =
+    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
 
 /// The most writes one transaction carries (bounds how long the write connection is held).
 const MAX_BATCH: usize = 256;
