@@ -4,6 +4,7 @@
 //! here within `TTL`.
 
 use std::{
+    borrow::Borrow,
     collections::HashMap,
     hash::Hash,
     sync::Mutex,
@@ -30,7 +31,10 @@ impl<K: Eq + Hash, V: Clone> Expiring<K, V> {
         }
     }
 
-    fn get(&self, key: &K) -> Option<V> {
+    fn get<Q: Eq + Hash + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
         let entries = self.entries.lock().ok()?;
         let (value, stored) = entries.get(key)?;
         (stored.elapsed() < TTL).then(|| value.clone())
@@ -70,7 +74,7 @@ impl Default for TenancyCache {
 
 impl TenancyCache {
     pub fn project_of_key(&self, key_hash: &str) -> Option<Uuid> {
-        self.keys.get(&key_hash.to_string())
+        self.keys.get(key_hash)
     }
 
     pub fn remember_key(&self, key_hash: String, project_id: Uuid) {

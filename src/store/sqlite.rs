@@ -76,7 +76,7 @@ impl SqliteStore {
             + Send
             + 'static,
     {
-        self.group.write(work).await
+        self.write_tx(work).await
     }
 }
 
