@@ -719,6 +719,34 @@ async fn a_newer_state_waits_for_the_older_in_flight_and_replaces_it(db: TestDb)
         store.get_delivery(b).await.unwrap().unwrap().status,
         DeliveryStatus::Pending
     );
+
+    // A stale change with a delivery enqueues nothing and replaces nothing.
+    let mut stale = change(OrderStatus::Expired, "late");
+    stale.delivery = Some(NewDelivery {
+        id: Uuid::now_v7(),
+        url: "https://ats.example.com/r".into(),
+        body: "{}".into(),
+    });
+    assert!(store
+        .update_order(o2.id, OrderStatus::InProgress, &stale)
+        .await
+        .unwrap()
+        .is_none());
+    let of_o2 = store
+        .list_deliveries(&DeliveryFilter {
+            order_id: Some(o2.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        of_o2.iter().map(|d| (d.id, d.status)).collect::<Vec<_>>(),
+        vec![
+            (b, DeliveryStatus::Pending),
+            (a, DeliveryStatus::Superseded)
+        ]
+    );
 }
 
 async fn an_expired_lease_lets_another_worker_deliver(db: TestDb) {

@@ -64,5 +64,6 @@ super::sql::impl_sql_store!(
     sqlx::postgres::PgRow,
     backend = "postgres",
     skip_locked = "FOR UPDATE SKIP LOCKED",
-    pending_by_order = ""
+    pending_by_order = "",
+    order_writes = order_writes_in_one_statement
 );

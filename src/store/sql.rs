@@ -6,7 +6,9 @@
 //! type, the row-locking clause that only Postgres has, and the index hint SQLite needs to find an
 //! order's pending deliveries (its planner otherwise scans all of them for every candidate), so
 //! both stores share every query. Writes go through the store's `write_tx` (a transaction of its
-//! own on Postgres, group commit on SQLite) or `write_one` (a single statement).
+//! own on Postgres, group commit on SQLite) or `write_one` (a single statement). The order writes,
+//! the busiest, come in two shapes chosen by `order_writes`: one statement on Postgres, whose
+//! data-modifying `WITH` clauses SQLite lacks, and a transaction on SQLite.
 
 pub(super) const ORDER_COLUMNS: &str = "id, project_id, account_id, provider, client_key, request_hash, status, \
     package_id, candidate_email, remote_id, test_url, results_update_url, request, provider_data, result, \
@@ -15,6 +17,25 @@ pub(super) const ORDER_COLUMNS: &str = "id, project_id, account_id, provider, cl
 pub(super) const DELIVERY_COLUMNS: &str =
     "id, order_id, project_id, url, body, status, attempts, next_attempt_at, \
     locked_until, last_error, created_at, updated_at, delivered_at";
+
+/// A new order; bound by `bind_new_order`. Does nothing when the account already has the key.
+pub(super) const INSERT_ORDER: &str = "INSERT INTO orders (id, project_id, account_id, provider, client_key, \
+    request_hash, status, package_id, candidate_email, remote_id, test_url, results_update_url, request, \
+    provider_data, result, failure_reason, next_poll_at, created_at, updated_at, callback_token_hash) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+    ON CONFLICT (account_id, client_key) DO NOTHING";
+
+/// An order's change, only from the expected status; bound by `bind_order_change`.
+pub(super) const UPDATE_ORDER: &str =
+    "UPDATE orders SET status = $3, remote_id = COALESCE($4, remote_id), \
+    test_url = COALESCE($5, test_url), provider_data = COALESCE($6, provider_data), \
+    result = COALESCE($7, result), failure_reason = $8, next_poll_at = $9, updated_at = $10 \
+    WHERE id = $1 AND status = $2";
+
+/// Older states of an order not yet on their way are replaced by a newer one ($1 order, $2 now).
+pub(super) const SUPERSEDE_PENDING: &str = "UPDATE deliveries SET status = 'superseded', \
+    next_attempt_at = NULL, updated_at = $2 \
+    WHERE order_id = $1 AND status = 'pending' AND (locked_until IS NULL OR locked_until < $2)";
 
 /// True when a newer delivery of the same order exists (the outer table is `deliveries`).
 pub(super) const NEWER_EXISTS: &str =
@@ -33,14 +54,16 @@ pub(super) fn parse_status(value: &str) -> Result<crate::domain::OrderStatus, su
 }
 
 macro_rules! impl_sql_store {
-    ($store:ident, $db:ty, $row:ty, backend = $backend:literal, skip_locked = $skip_locked:literal, pending_by_order = $pending_by_order:literal) => {
+    ($store:ident, $db:ty, $row:ty, backend = $backend:literal, skip_locked = $skip_locked:literal, pending_by_order = $pending_by_order:literal, order_writes = $order_writes:ident) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use sqlx::{types::Json, Row};
         use uuid::Uuid;
 
         use crate::domain::{AssessmentResult, OrderRequest, OrderStatus};
-        use crate::store::sql::{parse_delivery_status, parse_status, DELIVERY_COLUMNS, NEWER_EXISTS, ORDER_COLUMNS};
+        use crate::store::sql::{
+            parse_delivery_status, parse_status, DELIVERY_COLUMNS, INSERT_ORDER, NEWER_EXISTS, ORDER_COLUMNS, UPDATE_ORDER,
+        };
         use crate::store::*;
 
         fn project_from(row: &$row) -> Result<ProjectRecord, StoreError> {
@@ -153,28 +176,65 @@ macro_rules! impl_sql_store {
             })
         }
 
-        async fn insert_event(
-            conn: &mut <$db as sqlx::Database>::Connection,
-            order_id: Uuid,
-            at: DateTime<Utc>,
-            from: Option<OrderStatus>,
-            to: OrderStatus,
-            event: &NewEvent,
-        ) -> Result<(), StoreError> {
-            sqlx::query(
-                "INSERT INTO order_events (order_id, at, from_status, to_status, message, data) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(order_id)
-            .bind(at)
-            .bind(from.map(OrderStatus::as_str))
-            .bind(to.as_str())
-            .bind(&event.message)
-            .bind(Json(&event.data))
-            .execute(&mut *conn)
-            .await?;
-            Ok(())
+        type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+
+        /// `$1`–`$20` of `INSERT_ORDER`.
+        fn bind_new_order<'q>(query: Query<'q>, o: &'q OrderRecord) -> Query<'q> {
+            query
+                .bind(o.id)
+                .bind(o.project_id)
+                .bind(o.account_id)
+                .bind(&o.provider)
+                .bind(&o.client_key)
+                .bind(&o.request_hash)
+                .bind(o.status.as_str())
+                .bind(&o.package_id)
+                .bind(&o.candidate_email)
+                .bind(&o.remote_id)
+                .bind(&o.test_url)
+                .bind(&o.results_update_url)
+                .bind(Json(&o.request))
+                .bind(Json(&o.provider_data))
+                .bind(o.result.as_ref().map(Json))
+                .bind(&o.failure_reason)
+                .bind(o.next_poll_at)
+                .bind(o.created_at)
+                .bind(o.updated_at)
+                .bind(&o.callback_token_hash)
         }
+
+        /// `$1`–`$10` of `UPDATE_ORDER`.
+        fn bind_order_change<'q>(query: Query<'q>, id: Uuid, expected: OrderStatus, c: &'q OrderChange) -> Query<'q> {
+            query
+                .bind(id)
+                .bind(expected.as_str())
+                .bind(c.status.as_str())
+                .bind(&c.remote_id)
+                .bind(&c.test_url)
+                .bind(c.provider_data.as_ref().map(Json))
+                .bind(c.result.as_ref().map(Json))
+                .bind(&c.failure_reason)
+                .bind(c.next_poll_at)
+                .bind(c.at)
+        }
+
+        /// The order an account already has under `client_key` (the loser of an insert race).
+        async fn existing_order<'e>(
+            executor: impl sqlx::Executor<'e, Database = $db>,
+            account_id: Uuid,
+            client_key: &Option<String>,
+        ) -> Result<OrderRecord, StoreError> {
+            let row = sqlx::query(&format!(
+                "SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = $1 AND client_key = $2"
+            ))
+            .bind(account_id)
+            .bind(client_key)
+            .fetch_one(executor)
+            .await?;
+            order_from(&row)
+        }
+
+        crate::store::sql::$order_writes!($store, $db);
 
         #[async_trait]
         impl Store for $store {
@@ -329,50 +389,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_order(&self, o: &OrderRecord, event: &NewEvent) -> Result<InsertOrder, StoreError> {
-                let (o, event) = (o.clone(), event.clone());
-                self.write_tx(move |conn| Box::pin(async move {
-                let inserted = sqlx::query(
-                    "INSERT INTO orders (id, project_id, account_id, provider, client_key, request_hash, status, \
-                     package_id, candidate_email, remote_id, test_url, results_update_url, request, provider_data, \
-                     result, failure_reason, next_poll_at, created_at, updated_at, callback_token_hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
-                     ON CONFLICT (account_id, client_key) DO NOTHING",
-                )
-                .bind(o.id)
-                .bind(o.project_id)
-                .bind(o.account_id)
-                .bind(&o.provider)
-                .bind(&o.client_key)
-                .bind(&o.request_hash)
-                .bind(o.status.as_str())
-                .bind(&o.package_id)
-                .bind(&o.candidate_email)
-                .bind(&o.remote_id)
-                .bind(&o.test_url)
-                .bind(&o.results_update_url)
-                .bind(Json(&o.request))
-                .bind(Json(&o.provider_data))
-                .bind(o.result.as_ref().map(Json))
-                .bind(&o.failure_reason)
-                .bind(o.next_poll_at)
-                .bind(o.created_at)
-                .bind(o.updated_at)
-                .bind(&o.callback_token_hash)
-                .execute(&mut *conn)
-                .await?;
-                if inserted.rows_affected() == 1 {
-                    insert_event(conn, o.id, o.created_at, None, o.status, &event).await?;
-                    return Ok(InsertOrder::Inserted(o));
-                }
-                let existing = sqlx::query(&format!(
-                    "SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = $1 AND client_key = $2"
-                ))
-                .bind(o.account_id)
-                .bind(&o.client_key)
-                .fetch_one(&mut *conn)
-                .await?;
-                Ok(InsertOrder::Existing(order_from(&existing)?))
-                })).await
+                write_new_order(self, o, event).await
             }
 
             async fn get_order(&self, id: Uuid) -> Result<Option<OrderRecord>, StoreError> {
@@ -439,57 +456,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn update_order(&self, id: Uuid, expected: OrderStatus, c: &OrderChange) -> Result<Option<OrderRecord>, StoreError> {
-                let c = c.clone();
-                self.write_tx(move |conn| Box::pin(async move {
-                let row = sqlx::query(&format!(
-                    "UPDATE orders SET status = $3, remote_id = COALESCE($4, remote_id), \
-                     test_url = COALESCE($5, test_url), provider_data = COALESCE($6, provider_data), \
-                     result = COALESCE($7, result), failure_reason = $8, next_poll_at = $9, updated_at = $10 \
-                     WHERE id = $1 AND status = $2 RETURNING {ORDER_COLUMNS}"
-                ))
-                .bind(id)
-                .bind(expected.as_str())
-                .bind(c.status.as_str())
-                .bind(&c.remote_id)
-                .bind(&c.test_url)
-                .bind(c.provider_data.as_ref().map(Json))
-                .bind(c.result.as_ref().map(Json))
-                .bind(&c.failure_reason)
-                .bind(c.next_poll_at)
-                .bind(c.at)
-                .fetch_optional(&mut *conn)
-                .await?;
-                let Some(row) = row else {
-                    return Ok(None);
-                };
-                let order = order_from(&row)?;
-                insert_event(conn, id, c.at, Some(expected), c.status, &c.event).await?;
-                if let Some(delivery) = &c.delivery {
-                    // Older states not yet on their way are replaced by this newer one.
-                    sqlx::query(
-                        "UPDATE deliveries SET status = 'superseded', next_attempt_at = NULL, updated_at = $2 \
-                         WHERE order_id = $1 AND status = 'pending' AND (locked_until IS NULL OR locked_until < $2)",
-                    )
-                    .bind(id)
-                    .bind(c.at)
-                    .execute(&mut *conn)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO deliveries (id, order_id, project_id, url, body, status, attempts, next_attempt_at, \
-                         locked_until, last_error, created_at, updated_at, delivered_at) \
-                         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, NULL, NULL, $6, $6, NULL)",
-                    )
-                    .bind(delivery.id)
-                    .bind(id)
-                    .bind(order.project_id)
-                    .bind(&delivery.url)
-                    .bind(&delivery.body)
-                    .bind(c.at)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                Ok(Some(order))
-                })).await
+                write_order_change(self, id, expected, c).await
             }
 
             async fn list_order_events(&self, order_id: Uuid) -> Result<Vec<OrderEvent>, StoreError> {
@@ -693,3 +660,140 @@ macro_rules! impl_sql_store {
 }
 
 pub(super) use impl_sql_store;
+
+/// Order writes as a transaction of several statements, for a backend without data-modifying
+/// `WITH` (SQLite, where `write_tx` batches them into a group commit anyway).
+macro_rules! order_writes_in_transactions {
+    ($store:ident, $db:ty) => {
+        async fn insert_event(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            order_id: Uuid,
+            at: DateTime<Utc>,
+            from: Option<OrderStatus>,
+            to: OrderStatus,
+            event: &NewEvent,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO order_events (order_id, at, from_status, to_status, message, data) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(order_id)
+            .bind(at)
+            .bind(from.map(OrderStatus::as_str))
+            .bind(to.as_str())
+            .bind(&event.message)
+            .bind(Json(&event.data))
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        async fn write_new_order(store: &$store, o: &OrderRecord, event: &NewEvent) -> Result<InsertOrder, StoreError> {
+            let (o, event) = (o.clone(), event.clone());
+            store.write_tx(move |conn| Box::pin(async move {
+                let inserted = bind_new_order(sqlx::query(INSERT_ORDER), &o).execute(&mut *conn).await?;
+                if inserted.rows_affected() == 1 {
+                    insert_event(conn, o.id, o.created_at, None, o.status, &event).await?;
+                    return Ok(InsertOrder::Inserted(o));
+                }
+                Ok(InsertOrder::Existing(existing_order(&mut *conn, o.account_id, &o.client_key).await?))
+            })).await
+        }
+
+        async fn write_order_change(store: &$store, id: Uuid, expected: OrderStatus, c: &OrderChange) -> Result<Option<OrderRecord>, StoreError> {
+            let c = c.clone();
+            store.write_tx(move |conn| Box::pin(async move {
+                let row = bind_order_change(sqlx::query(&format!("{UPDATE_ORDER} RETURNING {ORDER_COLUMNS}")), id, expected, &c)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let order = order_from(&row)?;
+                insert_event(conn, id, c.at, Some(expected), c.status, &c.event).await?;
+                if let Some(delivery) = &c.delivery {
+                    sqlx::query(crate::store::sql::SUPERSEDE_PENDING).bind(id).bind(c.at).execute(&mut *conn).await?;
+                    sqlx::query(
+                        "INSERT INTO deliveries (id, order_id, project_id, url, body, status, attempts, next_attempt_at, \
+                         locked_until, last_error, created_at, updated_at, delivered_at) \
+                         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, NULL, NULL, $6, $6, NULL)",
+                    )
+                    .bind(delivery.id)
+                    .bind(id)
+                    .bind(order.project_id)
+                    .bind(&delivery.url)
+                    .bind(&delivery.body)
+                    .bind(c.at)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(Some(order))
+            })).await
+        }
+    };
+}
+
+pub(super) use order_writes_in_transactions;
+
+/// Order writes as one statement each (Postgres): the order row, its event and its delivery are
+/// written by data-modifying `WITH` clauses of a single autocommitted statement, so a change costs
+/// one round trip and one commit instead of BEGIN, three or four statements and COMMIT. The
+/// clauses share one snapshot: the superseding UPDATE cannot see the delivery inserted beside it.
+macro_rules! order_writes_in_one_statement {
+    ($store:ident, $db:ty) => {
+        async fn write_new_order(store: &$store, o: &OrderRecord, event: &NewEvent) -> Result<InsertOrder, StoreError> {
+            let inserted: i64 = bind_new_order(
+                sqlx::query(&format!(
+                    "WITH new_order AS ({INSERT_ORDER} RETURNING id), \
+                     new_event AS (INSERT INTO order_events (order_id, at, from_status, to_status, message, data) \
+                       SELECT id, $18, NULL, $7, $21, $22 FROM new_order) \
+                     SELECT count(*) FROM new_order"
+                )),
+                o,
+            )
+            .bind(&event.message)
+            .bind(Json(&event.data))
+            .fetch_one(&store.write)
+            .await?
+            .try_get(0)?;
+            if inserted == 1 {
+                return Ok(InsertOrder::Inserted(o.clone()));
+            }
+            Ok(InsertOrder::Existing(existing_order(&store.write, o.account_id, &o.client_key).await?))
+        }
+
+        async fn write_order_change(store: &$store, id: Uuid, expected: OrderStatus, c: &OrderChange) -> Result<Option<OrderRecord>, StoreError> {
+            let delivery = c.delivery.as_ref();
+            bind_order_change(
+                sqlx::query(&format!(
+                    "WITH changed AS ({UPDATE_ORDER} RETURNING {ORDER_COLUMNS}), \
+                     new_event AS (INSERT INTO order_events (order_id, at, from_status, to_status, message, data) \
+                       SELECT id, $10, $2, $3, $11, $12 FROM changed), \
+                     superseded AS ({SUPERSEDE_PENDING_AFTER_CHANGE}), \
+                     new_delivery AS (INSERT INTO deliveries (id, order_id, project_id, url, body, status, attempts, \
+                       next_attempt_at, locked_until, last_error, created_at, updated_at, delivered_at) \
+                       SELECT $13, id, project_id, $14, $15, 'pending', 0, $10, NULL, NULL, $10, $10, NULL \
+                       FROM changed WHERE $13 IS NOT NULL) \
+                     SELECT {ORDER_COLUMNS} FROM changed",
+                    SUPERSEDE_PENDING_AFTER_CHANGE = "UPDATE deliveries SET status = 'superseded', next_attempt_at = NULL, \
+                       updated_at = $10 WHERE $13 IS NOT NULL AND EXISTS (SELECT 1 FROM changed) AND order_id = $1 \
+                       AND status = 'pending' AND (locked_until IS NULL OR locked_until < $10)",
+                )),
+                id,
+                expected,
+                c,
+            )
+            .bind(&c.event.message)
+            .bind(Json(&c.event.data))
+            .bind(delivery.map(|d| d.id))
+            .bind(delivery.map(|d| d.url.as_str()))
+            .bind(delivery.map(|d| d.body.as_str()))
+            .fetch_optional(&store.write)
+            .await?
+            .map(|row| order_from(&row))
+            .transpose()
+        }
+    };
+}
+
+pub(super) use order_writes_in_one_statement;

@@ -86,5 +86,6 @@ super::sql::impl_sql_store!(
     sqlx::sqlite::SqliteRow,
     backend = "sqlite",
     skip_locked = "",
-    pending_by_order = "INDEXED BY deliveries_pending_order"
+    pending_by_order = "INDEXED BY deliveries_pending_order",
+    order_writes = order_writes_in_transactions
 );
