@@ -599,7 +599,58 @@ async fn an_invitation_not_started_within_its_validity_expires(db: TestDb) {
     );
 }
 
+/// The worker keeps claiming while a delivery is in flight: an ATS endpoint that takes seconds to
+/// answer holds only its own delivery, not the ones that come due after it.
+async fn a_slow_receiver_does_not_hold_up_later_deliveries(db: TestDb) {
+    let (app, tenant, fast, receiver) = setup(&db, json!({})).await;
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/results"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(6)))
+        .mount(&slow)
+        .await;
+    let complete = |ats: String, id: &'static str| {
+        let (app, tenant) = (&app, &tenant);
+        async move {
+            let created = expect_json(
+                app.order(tenant, &order_to(&ats, id, &format!("{id}@example.com")))
+                    .await,
+                StatusCode::OK,
+            )
+            .await;
+            let submitted = app
+                .client
+                .post(format!("{}/submit", created["test_url"].as_str().unwrap()))
+                .form(&[("score", "80")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(submitted.status(), StatusCode::SEE_OTHER);
+        }
+    };
+
+    complete(slow.uri(), "slow-1").await;
+    eventually(Duration::from_secs(10), || async {
+        slow.received_requests().await.filter(|r| !r.is_empty())
+    })
+    .await;
+    let slow_in_flight_since = Instant::now();
+    complete(fast.uri(), "fast-1").await;
+    let seen = eventually(Duration::from_secs(15), || async {
+        let s = receiver.seen();
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(seen[0].1["type"], "assessment.result.updated");
+    assert!(
+        seen[0].2 - slow_in_flight_since < Duration::from_secs(4),
+        "delivered while the slow one was still in flight (after {:?})",
+        seen[0].2 - slow_in_flight_since
+    );
+}
+
 on_both_databases!(
+    a_slow_receiver_does_not_hold_up_later_deliveries,
     a_testgorilla_completion_found_by_polling_reaches_the_ats,
     a_testinvite_callback_leads_to_the_normalized_result,
     an_invitation_not_started_within_its_validity_expires,

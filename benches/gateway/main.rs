@@ -15,7 +15,11 @@ use clap::{Parser, Subcommand};
 use sqlx::Executor;
 
 #[derive(Parser, Debug)]
-#[command(about = "Benchmarks the gateway's order path and result path")]
+#[command(
+    about = "Benchmarks the gateway's order path and result path",
+    // scripts/bench passes `--output bench/RESULTS.md`; a later `--output` replaces it.
+    args_override_self = true
+)]
 struct Options {
     #[command(subcommand)]
     command: Option<Helper>,

@@ -25,7 +25,10 @@ use crate::{
     store::{AttemptOutcome, AttemptRecord, DeliveryRecord},
 };
 
-const BATCH: i64 = 32;
+/// Deliveries sent at once by one process.
+const MAX_IN_FLIGHT: usize = 64;
+/// Claim again once this many slots are free: one claim query serves many deliveries.
+const CLAIM_WHEN_FREE: usize = 16;
 /// Sleep between claims when nothing was due (at most one query a second when idle).
 const IDLE: Duration = Duration::from_secs(1);
 /// How much of the receiver's answer is kept with the attempt.
@@ -97,58 +100,19 @@ impl Deliverer {
         Ok(secret)
     }
 
-    /// Claims one batch of due deliveries and sends them concurrently; returns how many.
-    pub async fn deliver_due(
-        self: &Arc<Self>,
-        stop: &mut watch::Receiver<bool>,
-    ) -> Result<usize, ServiceError> {
+    /// Claims up to `limit` due deliveries under a new lease.
+    async fn claim(
+        &self,
+        limit: usize,
+    ) -> Result<(Vec<DeliveryRecord>, DateTime<Utc>), ServiceError> {
         let at = now();
         let lease = at + chrono::Duration::from_std(self.lease).unwrap_or_default();
         let claimed = self
             .gateway
             .store
-            .claim_due_deliveries(at, lease, BATCH)
+            .claim_due_deliveries(at, lease, limit as i64)
             .await?;
-        let count = claimed.len();
-        let claimed_ids: Vec<Uuid> = claimed.iter().map(|d| d.id).collect();
-        let mut in_flight = JoinSet::new();
-        for delivery in claimed {
-            let this = self.clone();
-            in_flight.spawn(async move {
-                let id = delivery.id;
-                if let Err(error) = this.deliver(&delivery, lease).await {
-                    tracing::warn!(delivery_id = %id, %error, "delivery bookkeeping failed");
-                }
-                id
-            });
-        }
-        let mut finished = Vec::with_capacity(count);
-        let mut deadline: Option<Instant> = None;
-        loop {
-            tokio::select! {
-                joined = in_flight.join_next() => match joined {
-                    Some(Ok(id)) => finished.push(id),
-                    Some(Err(_)) => {}
-                    None => break,
-                },
-                _ = stop.changed(), if deadline.is_none() => deadline = Some(Instant::now() + SHUTDOWN_GRACE),
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => break,
-            }
-        }
-        if !in_flight.is_empty() {
-            // Shutting down and out of time: give the rest back for another instance to send.
-            in_flight.abort_all();
-            let unfinished: Vec<Uuid> = claimed_ids
-                .into_iter()
-                .filter(|id| !finished.contains(id))
-                .collect();
-            tracing::warn!(
-                count = unfinished.len(),
-                "deliveries in flight at shutdown were released"
-            );
-            self.release(&unfinished, lease).await;
-        }
-        Ok(count)
+        Ok((claimed, lease))
     }
 
     async fn deliver(
@@ -299,9 +263,9 @@ impl Deliverer {
     }
 
     /// Gives back the leases this process holds when it stops (graceful shutdown).
-    pub async fn release(&self, ids: &[Uuid], lease: DateTime<Utc>) {
-        for id in ids {
-            let _ = self.gateway.store.release_delivery(*id, lease).await;
+    async fn release(&self, id: Uuid, lease: DateTime<Utc>) {
+        if let Err(error) = self.gateway.store.release_delivery(id, lease).await {
+            tracing::warn!(delivery_id = %id, %error, "releasing a delivery failed; its lease will expire");
         }
     }
 }
@@ -323,27 +287,93 @@ async fn read_prefix(mut response: reqwest::Response) -> Option<String> {
     (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned())
 }
 
+/// Deliveries of one process: keeps up to `MAX_IN_FLIGHT` in flight and claims more as soon as
+/// `CLAIM_WHEN_FREE` slots are free, so a slow receiver holds only its own slot and a state change
+/// is sent while earlier ones are still on their way (no waiting for a whole batch).
 pub async fn run(gateway: Gateway, mut stop: watch::Receiver<bool>) {
     let deliverer = Arc::new(Deliverer::new(gateway.clone()));
+    let mut in_flight = JoinSet::new();
+    // The lease of each delivery in flight, to give back if shutdown cuts it short.
+    let mut leases: HashMap<tokio::task::Id, (Uuid, DateTime<Utc>)> = HashMap::new();
+    // Whether more may be due than the last claim took: it was full, a state change woke the
+    // worker, or the idle tick passed (retries come due without a wake-up).
+    let mut may_be_due = true;
+    let mut tick = Instant::now() + IDLE;
     loop {
         if *stop.borrow() {
             break;
         }
-        let claimed = match deliverer.deliver_due(&mut stop).await {
-            Ok(count) => count,
-            Err(error) => {
-                tracing::warn!(%error, "claiming deliveries failed");
-                0
+        let free = MAX_IN_FLIGHT - in_flight.len();
+        if may_be_due && free >= CLAIM_WHEN_FREE {
+            match deliverer.claim(free).await {
+                Ok((claimed, lease)) => {
+                    may_be_due = claimed.len() == free;
+                    for delivery in claimed {
+                        let id = delivery.id;
+                        let this = deliverer.clone();
+                        let task = in_flight.spawn(async move {
+                            if let Err(error) = this.deliver(&delivery, lease).await {
+                                tracing::warn!(delivery_id = %delivery.id, %error, "delivery bookkeeping failed");
+                            }
+                        });
+                        leases.insert(task.id(), (id, lease));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "claiming deliveries failed");
+                    may_be_due = false;
+                }
             }
-        };
-        if claimed as i64 == BATCH {
-            continue;
+            tick = Instant::now() + IDLE;
         }
         tokio::select! {
-            _ = tokio::time::sleep(IDLE) => {}
-            _ = gateway.wake.deliveries.notified() => {}
+            Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                leases.remove(&finished_task(&done));
+            }
+            _ = gateway.wake.deliveries.notified() => may_be_due = true,
+            _ = tokio::time::sleep_until(tick), if !may_be_due => may_be_due = true,
             _ = stop.changed() => break,
         }
+    }
+    finish_in_flight(&deliverer, in_flight, leases).await;
+}
+
+fn finished_task(done: &Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match done {
+        Ok((id, ())) => *id,
+        Err(error) => error.id(),
+    }
+}
+
+/// Shutdown: deliveries in flight get `SHUTDOWN_GRACE` to finish; the rest are stopped and their
+/// leases given back, for another instance (or the next start) to send at once.
+async fn finish_in_flight(
+    deliverer: &Deliverer,
+    mut in_flight: JoinSet<()>,
+    mut leases: HashMap<tokio::task::Id, (Uuid, DateTime<Utc>)>,
+) {
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while let Ok(Some(done)) =
+        tokio::time::timeout_at(deadline, in_flight.join_next_with_id()).await
+    {
+        leases.remove(&finished_task(&done));
+    }
+    if in_flight.is_empty() {
+        return;
+    }
+    in_flight.abort_all();
+    while let Some(done) = in_flight.join_next_with_id().await {
+        // One that finished before the abort reached it has recorded its attempt.
+        if done.is_ok() {
+            leases.remove(&finished_task(&done));
+        }
+    }
+    tracing::warn!(
+        count = leases.len(),
+        "deliveries in flight at shutdown were released"
+    );
+    for (id, lease) in leases.into_values() {
+        deliverer.release(id, lease).await;
     }
 }
 
