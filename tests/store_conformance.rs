@@ -8,9 +8,9 @@ use std::{collections::HashSet, sync::Arc};
 use assessment_gateway::{
     domain::{now, OrderRequest, OrderStatus},
     store::{
-        connect, AccountRecord, ApiKeyRecord, AttemptOutcome, AttemptRecord, DeliveryFilter,
-        DeliveryStatus, DynStore, InsertOrder, NewDelivery, NewEvent, OrderChange, OrderFilter,
-        OrderRecord, ProjectRecord,
+        connect, AccountRecord, ApiKeyRecord, AttemptOutcome, AttemptRecord, CallbackTarget,
+        DeliveryFilter, DeliveryStatus, DynStore, InsertOrder, NewDelivery, NewEvent, OrderChange,
+        OrderFilter, OrderRecord, ProjectRecord,
     },
 };
 use chrono::Duration;
@@ -352,6 +352,20 @@ async fn order_changes_are_compare_and_set_with_their_event(db: TestDb) {
         "unset fields are kept"
     );
     assert_eq!(kept.test_url.as_deref(), Some("https://t/1"));
+    assert_eq!(
+        store
+            .find_callback_target(o.callback_token_hash.as_deref().unwrap())
+            .await
+            .unwrap(),
+        Some(CallbackTarget {
+            order_id: o.id,
+            provider: "sandbox".into(),
+            remote_id: Some("r-1".into()),
+            status: OrderStatus::InProgress,
+            next_poll_at: kept.next_poll_at,
+        })
+    );
+    assert_eq!(store.find_callback_target("unknown").await.unwrap(), None);
 
     let events = store.list_order_events(o.id).await.unwrap();
     let steps: Vec<(Option<OrderStatus>, OrderStatus, &str)> = events

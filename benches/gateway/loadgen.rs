@@ -1,6 +1,8 @@
-//! A closed-loop HTTP load generator: `concurrency` clients, each on its own keep-alive
-//! connection, send one request after another; only requests that start and finish inside the
-//! measured window count.
+//! An HTTP load generator: `concurrency` clients, each on its own keep-alive connection.
+//! Closed loop (no `rate`): each client sends one request after another, as fast as answers come.
+//! Open loop (`rate`): request n is due at start + n / rate whatever the answers do, and its
+//! latency counts from when it was due, so a request that waited for a free client is charged the
+//! wait (no coordinated omission). Only requests due and finished inside the measured window count.
 
 use std::{
     sync::{
@@ -16,6 +18,26 @@ pub struct Load {
     pub concurrency: usize,
     pub warmup: Duration,
     pub measure: Duration,
+    /// Requests per second offered (open loop); `None`: closed loop.
+    pub rate: Option<f64>,
+}
+
+impl Load {
+    /// The same clients offering `rate` requests per second.
+    pub fn paced(self, rate: f64) -> Self {
+        Self {
+            rate: Some(rate),
+            ..self
+        }
+    }
+
+    /// "64" or "64 @ 1000/s", for reports.
+    pub fn label(&self) -> String {
+        match self.rate {
+            Some(rate) => format!("{} @ {rate:.0}/s", self.concurrency),
+            None => self.concurrency.to_string(),
+        }
+    }
 }
 
 /// What one level of load measured.
@@ -26,6 +48,10 @@ pub struct Stats {
     pub seconds: f64,
     /// Latencies of the successful requests, microseconds, sorted.
     pub latencies_us: Vec<u32>,
+    /// Open loop: how late the load generator itself woke for requests a free client was
+    /// already waiting for (timer granularity and CPU contention on this machine), microseconds,
+    /// sorted. Part of `latencies_us`; it says how much of them is not the gateway's.
+    pub wake_late_us: Vec<u32>,
     pub first_error: Option<String>,
 }
 
@@ -81,11 +107,22 @@ pub async fn run(load: Load, make: MakeRequest) -> Stats {
             let client = client();
             let mut stats = Stats::default();
             loop {
-                let sent = Instant::now();
+                let n = seq.fetch_add(1, Ordering::Relaxed);
+                let mut wake_late = None;
+                let sent = match load.rate {
+                    Some(rate) => {
+                        let due = start + Duration::from_secs_f64(n as f64 / rate);
+                        if Instant::now() < due {
+                            tokio::time::sleep_until(due.into()).await;
+                            wake_late = Some(Instant::now() - due);
+                        }
+                        due
+                    }
+                    None => Instant::now(),
+                };
                 if sent >= window_end {
                     break;
                 }
-                let n = seq.fetch_add(1, Ordering::Relaxed);
                 let outcome = match make(&client, n).send().await {
                     Ok(response) => {
                         let status = response.status();
@@ -107,8 +144,11 @@ pub async fn run(load: Load, make: MakeRequest) -> Stats {
                 match outcome {
                     Ok(()) => {
                         stats.ok += 1;
-                        let us = (done - sent).as_micros().min(u32::MAX as u128) as u32;
+                        let us = micros(done - sent);
                         stats.latencies_us.push(us);
+                        if let Some(late) = wake_late {
+                            stats.wake_late_us.push(micros(late));
+                        }
                     }
                     Err(error) => {
                         stats.errors += 1;
@@ -128,12 +168,18 @@ pub async fn run(load: Load, make: MakeRequest) -> Stats {
         total.ok += stats.ok;
         total.errors += stats.errors;
         total.latencies_us.extend(stats.latencies_us);
+        total.wake_late_us.extend(stats.wake_late_us);
         if total.first_error.is_none() {
             total.first_error = stats.first_error;
         }
     }
     total.latencies_us.sort_unstable();
+    total.wake_late_us.sort_unstable();
     total
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u32::MAX as u128) as u32
 }
 
 /// Sends `count` requests, `concurrency` at a time, and returns each one's answer body in order

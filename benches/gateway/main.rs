@@ -45,6 +45,13 @@ struct Options {
     /// Orders whose callbacks are sent over and over.
     #[arg(long, default_value_t = 1000)]
     callback_orders: usize,
+    /// Orders per second offered (open loop) at the highest concurrency, for the latency at a
+    /// steady rate (0: skip).
+    #[arg(long, default_value_t = 1000.0)]
+    order_rate: f64,
+    /// Callbacks per second offered (open loop) after the flat-out run (0: skip).
+    #[arg(long, default_value_t = 5000.0)]
+    callback_rate: f64,
     /// Which result-path scenarios to run besides the order path (none: "").
     #[arg(long, value_delimiter = ',', default_value = "deliveries,callbacks")]
     scenarios: Vec<String>,
@@ -165,8 +172,14 @@ async fn run(options: &Options) -> String {
             concurrency,
             warmup: Duration::from_secs(1),
             measure: Duration::from_secs(options.seconds),
+            rate: None,
         })
         .collect();
+    let heaviest = *loads
+        .iter()
+        .max_by_key(|l| l.concurrency)
+        .expect("at least one concurrency");
+    let at_rate = |rate: f64| (rate > 0.0).then(|| heaviest.paced(rate));
     let receiver = results_path::Receiver::start().await;
     let (_, order_sample) = scenarios::order_template("sandbox-coding", &receiver.url);
 
@@ -222,7 +235,8 @@ async fn run(options: &Options) -> String {
             });
         }
         eprintln!("{}: order path…", db.name());
-        let (levels, idle) = scenarios::order_path(&db, &loads, &receiver, logs).await;
+        let (levels, paced, idle) =
+            scenarios::order_path(&db, &loads, at_rate(options.order_rate), &receiver, logs).await;
         let wanted = |name: &str| options.scenarios.iter().any(|s| s == name);
         let deliveries = if wanted("deliveries") {
             eprintln!("{}: deliveries…", db.name());
@@ -233,9 +247,9 @@ async fn run(options: &Options) -> String {
         };
         let callbacks = if wanted("callbacks") {
             eprintln!("{}: callbacks…", db.name());
-            let heaviest = *loads.iter().max_by_key(|l| l.concurrency).expect("a level");
             let orders = options.callback_orders;
-            Some(scenarios::callbacks(&db, orders, heaviest, &receiver, logs).await)
+            let paced = at_rate(options.callback_rate);
+            Some(scenarios::callbacks(&db, orders, heaviest, paced, &receiver, logs).await)
         } else {
             None
         };
@@ -243,6 +257,7 @@ async fn run(options: &Options) -> String {
         sections.push(report::Section {
             database: db.name(),
             levels,
+            paced,
             ceilings,
             trivial: trivial_rates.clone(),
             idle,

@@ -4,13 +4,16 @@
 use std::{fmt::Write, process::Command, time::Duration};
 
 use crate::{
-    loadgen::percentile_us,
+    loadgen::{percentile_us, Load, Stats},
     scenarios::{Callbacks, Deliveries, Idle, OrderLevel},
 };
 
 pub struct Section {
     pub database: &'static str,
+    /// Closed loop, one per concurrency.
     pub levels: Vec<OrderLevel>,
+    /// Open loop at a steady offered rate.
+    pub paced: Option<OrderLevel>,
     /// The database's single-row inserts per second, per level.
     pub ceilings: Vec<f64>,
     /// The trivial handler's requests per second, per level.
@@ -71,11 +74,55 @@ fn sqlite_version() -> String {
     .unwrap_or_else(|| "unknown".into())
 }
 
+/// How late the load generator woke for due requests: the part of an open-loop latency that is
+/// the benchmark's own timer and CPU share, not the gateway's.
+fn wake_lateness(stats: &Stats) -> String {
+    let late = &stats.wake_late_us;
+    format!(
+        "the load generator itself woke late by p50 {:.2} ms, p99 {:.2} ms ({} of the requests it waited for)",
+        percentile_us(late, 50.0) / 1000.0,
+        percentile_us(late, 99.0) / 1000.0,
+        late.len()
+    )
+}
+
 fn mark(met: bool) -> &'static str {
     if met {
         "met"
     } else {
         "**NOT met**"
+    }
+}
+
+/// An open-loop run: what was offered, whether the gateway kept up, the latency.
+struct SteadyRate {
+    offered: String,
+    offered_rate: f64,
+    achieved: f64,
+    kept_up: bool,
+    errors: u64,
+    p99: f64,
+}
+
+impl SteadyRate {
+    fn of(load: &Load, stats: &Stats) -> Self {
+        let offered_rate = load.rate.unwrap_or(0.0);
+        Self {
+            offered: format!("{offered_rate:.0}/s offered"),
+            offered_rate,
+            achieved: stats.rate(),
+            // Every request due in the window was answered in it, within 2 %.
+            kept_up: stats.errors == 0 && stats.rate() >= 0.98 * offered_rate,
+            errors: stats.errors,
+            p99: stats.percentile_ms(99.0),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "at {}: {:.0}/s answered, {} errors, p99 {:.1} ms",
+            self.offered, self.achieved, self.errors, self.p99
+        )
     }
 }
 
@@ -100,21 +147,35 @@ fn targets(sections: &[Section]) -> Vec<Target> {
                 top.stats.percentile_ms(99.0),
                 top.stats.errors,
             );
+            let steady = s.paced.as_ref().map(|p| SteadyRate::of(&p.load, &p.stats));
             if s.database == "postgres" {
                 let ratio = rate / s.ceilings[i];
                 targets.push(Target {
                     what: format!("Postgres order path at {} clients: ≥ 40 % of pgbench's insert rate, p99 ≤ 25 ms, 0 errors", top.load.concurrency),
-                    measured: format!("{:.0} orders/s = {:.0} % of {:.0} inserts/s; p99 {p99:.1} ms; {errors} errors", rate, ratio * 100.0, s.ceilings[i]),
+                    measured: format!(
+                        "{:.0} orders/s = {:.0} % of {:.0} inserts/s; p99 {p99:.1} ms; {errors} errors{}",
+                        rate,
+                        ratio * 100.0,
+                        s.ceilings[i],
+                        steady.as_ref().map(|s| format!(" (at {}: p99 {:.1} ms)", s.offered, s.p99)).unwrap_or_default()
+                    ),
                     met: ratio >= 0.40 && p99 <= 25.0 && errors == 0,
                 });
             } else {
+                // Read as: carries 1,000 orders/s, and orders sent at 1,000/s are answered
+                // within 25 ms (p99). Flat out, 64 waiting clients make p99 ≥ 64 / rate.
                 targets.push(Target {
                     what: format!(
-                        "SQLite order path at {} clients: ≥ 1,000 orders/s, p99 ≤ 25 ms",
+                        "SQLite order path: ≥ 1,000 orders/s ({} clients flat out); p99 ≤ 25 ms at 1,000 orders/s offered",
                         top.load.concurrency
                     ),
-                    measured: format!("{rate:.0} orders/s; p99 {p99:.1} ms; {errors} errors"),
-                    met: rate >= 1000.0 && p99 <= 25.0 && errors == 0,
+                    measured: format!(
+                        "{rate:.0} orders/s, {errors} errors (p99 {p99:.1} ms flat out); {}",
+                        steady.as_ref().map_or("no steady-rate run".into(), SteadyRate::describe)
+                    ),
+                    met: rate >= 1000.0
+                        && errors == 0
+                        && steady.is_some_and(|s| s.kept_up && s.offered_rate >= 1000.0 && s.p99 <= 25.0),
                 });
             }
         }
@@ -140,19 +201,27 @@ fn targets(sections: &[Section]) -> Vec<Target> {
                     && flow_p99 <= 1000.0,
             });
         }
-        if let Some(c) = s.callbacks.as_ref().map(|c| &c.stats) {
+        if let Some(callbacks) = &s.callbacks {
+            let c = &callbacks.stats;
+            let steady = callbacks.paced.as_ref().map(|p| SteadyRate::of(&p.0, &p.1));
             targets.push(Target {
                 what: format!(
-                    "{}: ≥ 5,000 callbacks/s accepted with 2xx, p99 ≤ 10 ms",
+                    "{}: ≥ 5,000 callbacks/s accepted with 2xx; p99 ≤ 10 ms at 5,000/s offered",
                     s.database
                 ),
                 measured: format!(
-                    "{:.0}/s; p99 {:.1} ms; {} errors",
+                    "{:.0}/s, {} errors (p99 {:.1} ms flat out); {}",
                     c.rate(),
+                    c.errors,
                     c.percentile_ms(99.0),
-                    c.errors
+                    steady
+                        .as_ref()
+                        .map_or("no steady-rate run".into(), SteadyRate::describe)
                 ),
-                met: c.rate() >= 5000.0 && c.percentile_ms(99.0) <= 10.0 && c.errors == 0,
+                met: c.rate() >= 5000.0
+                    && c.errors == 0
+                    && steady
+                        .is_some_and(|s| s.kept_up && s.offered_rate >= 5000.0 && s.p99 <= 10.0),
             });
         }
         targets.push(Target {
@@ -219,6 +288,21 @@ pub fn render(sections: &[Section], took: Duration) -> String {
                 );
             }
         }
+        if let Some(p) = &s.paced {
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | – | – | – | – |",
+                p.load.label(),
+                p.stats.rate(),
+                p.stats.percentile_ms(50.0),
+                p.stats.percentile_ms(90.0),
+                p.stats.percentile_ms(99.0),
+                p.stats.max_ms(),
+                p.stats.errors,
+                p.peak_rss_mib,
+            );
+            let _ = writeln!(out, "\nThe last row is open loop: orders are sent at a steady {} whatever the answers do, and each latency counts from when its order was due; {}.", p.load.rate.map(|r| format!("{r:.0}/s")).unwrap_or_default(), wake_lateness(&p.stats));
+        }
         if let Some(d) = &s.deliveries {
             let delays = &d.flow_delays_us;
             let _ = writeln!(out, "\n### Deliveries to a local receiver answering 200\n");
@@ -229,7 +313,15 @@ pub fn render(sections: &[Section], took: Duration) -> String {
         if let Some(c) = &s.callbacks {
             let _ = writeln!(out, "\n### InterviewMocha callbacks (the documented \"In Progress\" body, {} open orders)\n", c.orders);
             let _ = writeln!(out, "- {:.0} callbacks/s accepted, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; peak RSS {:.1} MiB.", c.stats.rate(), c.stats.percentile_ms(50.0), c.stats.percentile_ms(90.0), c.stats.percentile_ms(99.0), c.stats.max_ms(), c.stats.errors, c.peak_rss_mib);
-            if let Some(error) = &c.stats.first_error {
+            if let Some(paced) = &c.paced {
+                let _ = writeln!(out, "- At a steady {} offered (open loop, {} connections, latency from when each callback was due): {:.0}/s accepted, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; {}.", paced.0.rate.map(|r| format!("{r:.0}/s")).unwrap_or_default(), paced.0.concurrency, paced.1.rate(), paced.1.percentile_ms(50.0), paced.1.percentile_ms(90.0), paced.1.percentile_ms(99.0), paced.1.max_ms(), paced.1.errors, wake_lateness(&paced.1));
+            }
+            for error in c
+                .stats
+                .first_error
+                .iter()
+                .chain(c.paced.as_ref().and_then(|p| p.1.first_error.as_ref()))
+            {
                 let _ = writeln!(out, "- First error: `{error}`");
             }
         }

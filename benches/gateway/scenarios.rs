@@ -76,16 +76,17 @@ pub struct Idle {
 pub async fn order_path(
     db: &Database,
     loads: &[Load],
+    paced: Option<Load>,
     receiver: &Receiver,
     logs: &Path,
-) -> (Vec<OrderLevel>, Idle) {
+) -> (Vec<OrderLevel>, Option<OrderLevel>, Idle) {
     let url = db.fresh("orders").await;
     let gateway =
         Measured::gateway(&url, true, &logs.join(format!("{}-orders.log", db.name()))).await;
     let tenant = gateway.tenant("sandbox", json!({}), json!({})).await;
     let (template, _) = order_template("sandbox-coding", &receiver.url);
     let mut levels = Vec::new();
-    for (i, load) in loads.iter().enumerate() {
+    for (i, load) in loads.iter().chain(&paced).enumerate() {
         gateway.reset_peak_rss();
         let stats = loadgen::run(
             *load,
@@ -98,10 +99,11 @@ pub async fn order_path(
             peak_rss_mib: gateway.peak_rss_mib(),
         });
     }
+    let paced = paced.and_then(|_| levels.pop());
     let idle_log = logs.join(format!("{}-idle-statements.log", db.name()));
     let idle = idle(&gateway, &url, Duration::from_secs(10), &idle_log).await;
     gateway.stop();
-    (levels, idle)
+    (levels, paced, idle)
 }
 
 /// Idle cost: the CPU the loaded gateway uses once traffic stops, and the statements a gateway
@@ -249,16 +251,20 @@ pub async fn deliveries(
 
 pub struct Callbacks {
     pub orders: usize,
+    /// Flat out (closed loop).
     pub stats: Stats,
+    /// At a steady offered rate (open loop).
+    pub paced: Option<(Load, Stats)>,
     pub peak_rss_mib: f64,
 }
 
 /// Vendor callbacks: `orders` InterviewMocha orders, then the documented "In Progress" callback
-/// posted to their callback URLs over and over under `load`.
+/// posted to their callback URLs over and over under `load`, then under `paced`.
 pub async fn callbacks(
     db: &Database,
     orders: usize,
     load: Load,
+    paced: Option<Load>,
     receiver: &Receiver,
     logs: &Path,
 ) -> Callbacks {
@@ -288,23 +294,25 @@ pub async fn callbacks(
     );
     assert_eq!(invitations.len(), orders, "every order invited once");
     gateway.reset_peak_rss();
-    let stats = loadgen::run(
-        load,
-        Arc::new(move |client, n| {
-            let (_, body, url) = &invitations[n as usize % invitations.len()];
-            client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body.clone())
-        }),
-    )
-    .await;
+    let post_callbacks: MakeRequest = Arc::new(move |client, n| {
+        let (_, body, url) = &invitations[n as usize % invitations.len()];
+        client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.clone())
+    });
+    let stats = loadgen::run(load, post_callbacks.clone()).await;
+    let paced = match paced {
+        Some(paced) => Some((paced, loadgen::run(paced, post_callbacks).await)),
+        None => None,
+    };
     let peak_rss_mib = gateway.peak_rss_mib();
     gateway.stop();
     receiver.take();
     Callbacks {
         orders,
         stats,
+        paced,
         peak_rss_mib,
     }
 }

@@ -21,7 +21,7 @@ impl Gateway {
         let adapter = self.providers.get(kind).ok_or_else(unknown)?;
         let order = self
             .store
-            .find_order_by_callback_token(&sha256_hex(token))
+            .find_callback_target(&sha256_hex(token))
             .await?
             .filter(|o| o.provider == provider)
             .ok_or_else(unknown)?;
@@ -48,7 +48,7 @@ impl Gateway {
             // An order already waiting for its re-read needs no second write: the one re-read
             // will see whatever this callback announces (vendors repeat callbacks; iMocha up to 5×).
             if order.next_poll_at.is_none_or(|due| due > at) {
-                self.store.set_next_poll(order.id, Some(at)).await?;
+                self.store.set_next_poll(order.order_id, Some(at)).await?;
             }
             self.wake.polls.notify_one();
         }

@@ -76,11 +76,11 @@ pub trait Store: Send + Sync + 'static {
         account_id: Uuid,
         client_key: &str,
     ) -> Result<Option<OrderRecord>, StoreError>;
-    /// The order whose callback token hashes to `token_hash`.
-    async fn find_order_by_callback_token(
+    /// What a callback needs of the order whose callback token hashes to `token_hash`.
+    async fn find_callback_target(
         &self,
         token_hash: &str,
-    ) -> Result<Option<OrderRecord>, StoreError>;
+    ) -> Result<Option<CallbackTarget>, StoreError>;
     async fn find_order_by_remote_id(
         &self,
         provider: &str,

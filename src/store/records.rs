@@ -220,3 +220,14 @@ pub struct DeliveryFilter {
     pub before: Option<Uuid>,
     pub limit: i64,
 }
+
+/// What a vendor callback needs of its order: a few columns, so that accepting a callback decodes
+/// no request body or result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackTarget {
+    pub order_id: Uuid,
+    pub provider: String,
+    pub remote_id: Option<String>,
+    pub status: OrderStatus,
+    pub next_poll_at: Option<DateTime<Utc>>,
+}

@@ -413,13 +413,24 @@ macro_rules! impl_sql_store {
                 .transpose()
             }
 
-            async fn find_order_by_callback_token(&self, token_hash: &str) -> Result<Option<OrderRecord>, StoreError> {
-                sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE callback_token_hash = $1"))
-                    .bind(token_hash)
-                    .fetch_optional(&self.read)
-                    .await?
-                    .map(|row| order_from(&row))
-                    .transpose()
+            async fn find_callback_target(&self, token_hash: &str) -> Result<Option<CallbackTarget>, StoreError> {
+                let Some(row) = sqlx::query(
+                    "SELECT id, provider, remote_id, status, next_poll_at FROM orders WHERE callback_token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.read)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let status: String = row.try_get("status")?;
+                Ok(Some(CallbackTarget {
+                    order_id: row.try_get("id")?,
+                    provider: row.try_get("provider")?,
+                    remote_id: row.try_get("remote_id")?,
+                    status: parse_status(&status)?,
+                    next_poll_at: row.try_get("next_poll_at")?,
+                }))
             }
 
             async fn find_order_by_remote_id(&self, provider: &str, remote_id: &str) -> Result<Option<OrderRecord>, StoreError> {
