@@ -78,7 +78,14 @@ pub async fn pgbench(
     )
     .expect("write the pgbench script");
     let seconds = (load.warmup + load.measure).as_secs().max(1);
+    // pgbench connects the way the gateway does: with the URL's sslmode (libpq's default, prefer,
+    // when it has none: TLS if the server offers it).
+    let sslmode = url
+        .query_pairs()
+        .find(|(k, _)| k == "sslmode")
+        .map_or("prefer".to_string(), |(_, v)| v.into_owned());
     let output = Command::new("pgbench")
+        .env("PGSSLMODE", sslmode)
         .args(["-h", url.host_str().unwrap_or("127.0.0.1")])
         .args(["-p", &url.port().unwrap_or(5432).to_string()])
         .args([
