@@ -223,6 +223,20 @@ fn targets(sections: &[Section]) -> Vec<Target> {
                     && steady
                         .is_some_and(|s| s.kept_up && s.offered_rate >= 5000.0 && s.p99 <= 10.0),
             });
+            if let Some(api) = callbacks
+                .api_only
+                .as_ref()
+                .map(|p| SteadyRate::of(&p.0, &p.1))
+            {
+                targets.push(Target {
+                    what: format!(
+                        "{}: the same, accepted by an API-only process (`RUN_WORKERS=false`; the re-reads run elsewhere)",
+                        s.database
+                    ),
+                    measured: api.describe(),
+                    met: api.kept_up && api.offered_rate >= 5000.0 && api.p99 <= 10.0,
+                });
+            }
         }
         targets.push(Target {
             what: format!("{}: idle gateway uses no measurable CPU; ≤ 1 database query/s per worker (2 workers)", s.database),
@@ -316,11 +330,15 @@ pub fn render(sections: &[Section], took: Duration) -> String {
             if let Some(paced) = &c.paced {
                 let _ = writeln!(out, "- At a steady {} offered (open loop, {} connections, latency from when each callback was due): {:.0}/s accepted, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; {}.", paced.0.rate.map(|r| format!("{r:.0}/s")).unwrap_or_default(), paced.0.concurrency, paced.1.rate(), paced.1.percentile_ms(50.0), paced.1.percentile_ms(90.0), paced.1.percentile_ms(99.0), paced.1.max_ms(), paced.1.errors, wake_lateness(&paced.1));
             }
+            if let Some(api) = &c.api_only {
+                let _ = writeln!(out, "- The same steady rate against an API-only gateway (`RUN_WORKERS=false`, so no re-reads on this machine): {:.0}/s accepted, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; {}.", api.1.rate(), api.1.percentile_ms(50.0), api.1.percentile_ms(90.0), api.1.percentile_ms(99.0), api.1.max_ms(), api.1.errors, wake_lateness(&api.1));
+            }
             for error in c
                 .stats
                 .first_error
                 .iter()
                 .chain(c.paced.as_ref().and_then(|p| p.1.first_error.as_ref()))
+                .chain(c.api_only.as_ref().and_then(|p| p.1.first_error.as_ref()))
             {
                 let _ = writeln!(out, "- First error: `{error}`");
             }

@@ -255,11 +255,15 @@ pub struct Callbacks {
     pub stats: Stats,
     /// At a steady offered rate (open loop).
     pub paced: Option<(Load, Stats)>,
+    /// The same steady rate accepted by an API-only gateway (`RUN_WORKERS=false`): the callback
+    /// path without the re-reads it triggers, as when the workers run on another machine.
+    pub api_only: Option<(Load, Stats)>,
     pub peak_rss_mib: f64,
 }
 
 /// Vendor callbacks: `orders` InterviewMocha orders, then the documented "In Progress" callback
-/// posted to their callback URLs over and over under `load`, then under `paced`.
+/// posted to their callback URLs over and over under `load`, then under `paced`; then `paced`
+/// again against an API-only gateway on the same database.
 pub async fn callbacks(
     db: &Database,
     orders: usize,
@@ -294,25 +298,46 @@ pub async fn callbacks(
     );
     assert_eq!(invitations.len(), orders, "every order invited once");
     gateway.reset_peak_rss();
-    let post_callbacks: MakeRequest = Arc::new(move |client, n| {
-        let (_, body, url) = &invitations[n as usize % invitations.len()];
-        client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body.clone())
-    });
-    let stats = loadgen::run(load, post_callbacks.clone()).await;
-    let paced = match paced {
-        Some(paced) => Some((paced, loadgen::run(paced, post_callbacks).await)),
+    // The callback URLs name the gateway that placed the orders; `to` is the one to send them to.
+    let placed_by = gateway.url.clone();
+    let post_callbacks = |to: &Measured| -> MakeRequest {
+        let (invitations, from, to) = (invitations.clone(), placed_by.clone(), to.url.clone());
+        Arc::new(move |client, n| {
+            let (_, body, url) = &invitations[n as usize % invitations.len()];
+            client
+                .post(url.replacen(&from, &to, 1))
+                .header("content-type", "application/json")
+                .body(body.clone())
+        })
+    };
+    let stats = loadgen::run(load, post_callbacks(&gateway)).await;
+    let paced_stats = match paced {
+        Some(paced) => Some((paced, loadgen::run(paced, post_callbacks(&gateway)).await)),
         None => None,
     };
-    let peak_rss_mib = gateway.peak_rss_mib();
+    let mut peak_rss_mib = gateway.peak_rss_mib();
     gateway.stop();
+    let api_only = match paced {
+        Some(paced) => {
+            let api = Measured::gateway(
+                &url,
+                false,
+                &logs.join(format!("{}-callbacks-api-only.log", db.name())),
+            )
+            .await;
+            let stats = loadgen::run(paced, post_callbacks(&api)).await;
+            peak_rss_mib = peak_rss_mib.max(api.peak_rss_mib());
+            api.stop();
+            Some((paced, stats))
+        }
+        None => None,
+    };
     receiver.take();
     Callbacks {
         orders,
         stats,
-        paced,
+        paced: paced_stats,
+        api_only,
         peak_rss_mib,
     }
 }
