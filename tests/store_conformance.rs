@@ -546,6 +546,39 @@ async fn due_polls_are_claimed_once_under_a_lease(db: TestDb) {
         .unwrap();
     assert_eq!(oldest_first.len(), 1);
 
+    // The poller reschedules what it claimed only while its lease stands.
+    let held = oldest_first[0].id;
+    let held_lease = lease + Duration::minutes(2);
+    let read = &store;
+    let next_poll = |id| async move { read.get_order(id).await.unwrap().unwrap().next_poll_at };
+    let soon = at + Duration::minutes(5);
+    store
+        .reschedule_claimed_poll(held, lease, Some(soon))
+        .await
+        .unwrap();
+    assert_eq!(next_poll(held).await, Some(held_lease), "an older lease");
+    store
+        .reschedule_claimed_poll(held, held_lease, Some(soon))
+        .await
+        .unwrap();
+    assert_eq!(next_poll(held).await, Some(soon));
+    let reclaimed = store
+        .claim_due_polls(soon, soon + Duration::minutes(2), 10)
+        .await
+        .unwrap();
+    assert!(reclaimed.iter().any(|o| o.id == held));
+    // A callback asks for a re-read while this one is in flight: it is not pushed back.
+    store.set_next_poll(held, Some(soon)).await.unwrap();
+    store
+        .reschedule_claimed_poll(
+            held,
+            soon + Duration::minutes(2),
+            Some(at + Duration::hours(1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next_poll(held).await, Some(soon));
+
     store.set_next_poll(due[0], None).await.unwrap();
     assert_eq!(
         store.get_order(due[0]).await.unwrap().unwrap().next_poll_at,

@@ -113,6 +113,14 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<OrderRecord>, StoreError>;
     async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError>;
+    /// Sets the next poll of an order claimed until `lease`, unless its next poll changed since
+    /// the claim: a callback that asks for a re-read while one is in flight gets another one.
+    async fn reschedule_claimed_poll(
+        &self,
+        id: Uuid,
+        lease: DateTime<Utc>,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
 
     /// Claims up to `limit` due deliveries, leased until `lease_until`. A delivery is never
     /// claimed while an older one of the same order is still pending, so states arrive in order.

@@ -524,6 +524,18 @@ macro_rules! impl_sql_store {
                 })).await
             }
 
+            async fn reschedule_claimed_poll(&self, id: Uuid, lease: DateTime<Utc>, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+                self.write_one(move |conn| Box::pin(async move {
+                    sqlx::query("UPDATE orders SET next_poll_at = $3 WHERE id = $1 AND next_poll_at = $2")
+                        .bind(id)
+                        .bind(lease)
+                        .bind(at)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })).await
+            }
+
             async fn claim_due_deliveries(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
                 sqlx::query(&format!(
                     "UPDATE deliveries SET locked_until = $2 WHERE id IN ( \

@@ -12,11 +12,11 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::{
     sync::{watch, Mutex},
-    task::JoinSet,
     time::Instant,
 };
 use uuid::Uuid;
 
+use super::in_flight::{self, LeasedWork, Limits};
 use crate::{
     domain::now,
     outbound::{self, PublicResolver},
@@ -98,21 +98,6 @@ impl Deliverer {
         let secret = self.gateway.signing_secret(&project)?;
         self.secrets.lock().await.insert(project_id, secret.clone());
         Ok(secret)
-    }
-
-    /// Claims up to `limit` due deliveries under a new lease.
-    async fn claim(
-        &self,
-        limit: usize,
-    ) -> Result<(Vec<DeliveryRecord>, DateTime<Utc>), ServiceError> {
-        let at = now();
-        let lease = at + chrono::Duration::from_std(self.lease).unwrap_or_default();
-        let claimed = self
-            .gateway
-            .store
-            .claim_due_deliveries(at, lease, limit as i64)
-            .await?;
-        Ok((claimed, lease))
     }
 
     async fn deliver(
@@ -261,9 +246,38 @@ impl Deliverer {
         };
         AttemptOutcome::RetryAt(now() + chrono::Duration::from_std(delay).unwrap_or_default())
     }
+}
 
-    /// Gives back the leases this process holds when it stops (graceful shutdown).
-    async fn release(&self, id: Uuid, lease: DateTime<Utc>) {
+impl LeasedWork for Deliverer {
+    type Item = (DeliveryRecord, DateTime<Utc>);
+    type Lease = (Uuid, DateTime<Utc>);
+    const WHAT: &'static str = "deliveries";
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Self::Item>, ServiceError> {
+        let at = now();
+        let lease = at + chrono::Duration::from_std(self.lease).unwrap_or_default();
+        let claimed = self
+            .gateway
+            .store
+            .claim_due_deliveries(at, lease, limit as i64)
+            .await?;
+        Ok(claimed
+            .into_iter()
+            .map(|delivery| (delivery, lease))
+            .collect())
+    }
+
+    fn lease_of((delivery, lease): &Self::Item) -> Self::Lease {
+        (delivery.id, *lease)
+    }
+
+    async fn process(self: Arc<Self>, (delivery, lease): Self::Item) {
+        if let Err(error) = self.deliver(&delivery, lease).await {
+            tracing::warn!(delivery_id = %delivery.id, %error, "delivery bookkeeping failed");
+        }
+    }
+
+    async fn release(&self, (id, lease): Self::Lease) {
         if let Err(error) = self.gateway.store.release_delivery(id, lease).await {
             tracing::warn!(delivery_id = %id, %error, "releasing a delivery failed; its lease will expire");
         }
@@ -287,94 +301,22 @@ async fn read_prefix(mut response: reqwest::Response) -> Option<String> {
     (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned())
 }
 
-/// Deliveries of one process: keeps up to `MAX_IN_FLIGHT` in flight and claims more as soon as
-/// `CLAIM_WHEN_FREE` slots are free, so a slow receiver holds only its own slot and a state change
-/// is sent while earlier ones are still on their way (no waiting for a whole batch).
-pub async fn run(gateway: Gateway, mut stop: watch::Receiver<bool>) {
-    let deliverer = Arc::new(Deliverer::new(gateway.clone()));
-    let mut in_flight = JoinSet::new();
-    // The lease of each delivery in flight, to give back if shutdown cuts it short.
-    let mut leases: HashMap<tokio::task::Id, (Uuid, DateTime<Utc>)> = HashMap::new();
-    // Whether more may be due than the last claim took: it was full, a state change woke the
-    // worker, or the idle tick passed (retries come due without a wake-up).
-    let mut may_be_due = true;
-    let mut tick = Instant::now() + IDLE;
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        let free = MAX_IN_FLIGHT - in_flight.len();
-        if may_be_due && free >= CLAIM_WHEN_FREE {
-            match deliverer.claim(free).await {
-                Ok((claimed, lease)) => {
-                    may_be_due = claimed.len() == free;
-                    for delivery in claimed {
-                        let id = delivery.id;
-                        let this = deliverer.clone();
-                        let task = in_flight.spawn(async move {
-                            if let Err(error) = this.deliver(&delivery, lease).await {
-                                tracing::warn!(delivery_id = %delivery.id, %error, "delivery bookkeeping failed");
-                            }
-                        });
-                        leases.insert(task.id(), (id, lease));
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "claiming deliveries failed");
-                    may_be_due = false;
-                }
-            }
-            tick = Instant::now() + IDLE;
-        }
-        tokio::select! {
-            Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
-                leases.remove(&finished_task(&done));
-            }
-            _ = gateway.wake.deliveries.notified() => may_be_due = true,
-            _ = tokio::time::sleep_until(tick), if !may_be_due => may_be_due = true,
-            _ = stop.changed() => break,
-        }
-    }
-    finish_in_flight(&deliverer, in_flight, leases).await;
-}
-
-fn finished_task(done: &Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
-    match done {
-        Ok((id, ())) => *id,
-        Err(error) => error.id(),
-    }
-}
-
-/// Shutdown: deliveries in flight get `SHUTDOWN_GRACE` to finish; the rest are stopped and their
-/// leases given back, for another instance (or the next start) to send at once.
-async fn finish_in_flight(
-    deliverer: &Deliverer,
-    mut in_flight: JoinSet<()>,
-    mut leases: HashMap<tokio::task::Id, (Uuid, DateTime<Utc>)>,
-) {
-    let deadline = Instant::now() + SHUTDOWN_GRACE;
-    while let Ok(Some(done)) =
-        tokio::time::timeout_at(deadline, in_flight.join_next_with_id()).await
-    {
-        leases.remove(&finished_task(&done));
-    }
-    if in_flight.is_empty() {
-        return;
-    }
-    in_flight.abort_all();
-    while let Some(done) = in_flight.join_next_with_id().await {
-        // One that finished before the abort reached it has recorded its attempt.
-        if done.is_ok() {
-            leases.remove(&finished_task(&done));
-        }
-    }
-    tracing::warn!(
-        count = leases.len(),
-        "deliveries in flight at shutdown were released"
-    );
-    for (id, lease) in leases.into_values() {
-        deliverer.release(id, lease).await;
-    }
+/// Deliveries of one process: up to 64 in flight, more claimed as soon as 16 slots are free.
+pub async fn run(gateway: Gateway, stop: watch::Receiver<bool>) {
+    let limits = Limits {
+        max_in_flight: MAX_IN_FLIGHT,
+        claim_when_free: CLAIM_WHEN_FREE,
+        idle: IDLE,
+        shutdown_grace: SHUTDOWN_GRACE,
+    };
+    let wake = gateway.wake.clone();
+    in_flight::run(
+        Arc::new(Deliverer::new(gateway)),
+        &wake.deliveries,
+        limits,
+        stop,
+    )
+    .await;
 }
 
 #[cfg(test)]

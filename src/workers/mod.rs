@@ -1,6 +1,7 @@
 //! Background work of the gateway process: polling vendors for results and delivering them.
 
 pub mod delivery;
+mod in_flight;
 pub mod polling;
 
 use tokio::{sync::watch, task::JoinHandle};

@@ -1,12 +1,17 @@
-//! Polls vendors for the results of open orders whose poll is due (design.md §6): claims a batch
-//! with a lease so that other workers or instances skip it, asks each vendor, records changes.
+//! Polls vendors for the results of open orders whose poll is due (design.md §6): claims them with
+//! a lease so that other workers or instances skip them, asks each vendor, records changes.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use tokio::sync::watch;
-
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use tokio::{sync::watch, time::Instant};
+use uuid::Uuid;
 
+use super::in_flight::{self, LeasedWork, Limits};
 use crate::{
     domain::{now, OrderStatus, VendorOutcome},
     service::{actions::order_ref, results::pass_mark, Gateway, ServiceError},
@@ -15,21 +20,60 @@ use crate::{
 
 /// How long a claimed poll stays invisible to other workers.
 const LEASE: Duration = Duration::from_secs(120);
-const BATCH: i64 = 32;
+/// Vendor reads in flight at once in one process (each account's rate limit still applies).
+const MAX_IN_FLIGHT: usize = 32;
+const CLAIM_WHEN_FREE: usize = 8;
 /// Sleep between claims when nothing was due: at most one database query a second when idle.
 const IDLE: Duration = Duration::from_secs(1);
+/// How long reads in flight may take to finish once shutdown has begun.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often orders abandoned in `pending` are looked for.
 const ABANDONED_CHECK: Duration = Duration::from_secs(30);
 
-pub async fn run(gateway: Gateway, mut stop: watch::Receiver<bool>) {
-    let mut last_abandoned_check: Option<tokio::time::Instant> = None;
-    loop {
-        if *stop.borrow() {
-            break;
+/// Polls of one process: up to 32 vendor reads in flight, so a slow vendor holds only its own
+/// slots and one poll never waits for another.
+pub async fn run(gateway: Gateway, stop: watch::Receiver<bool>) {
+    let limits = Limits {
+        max_in_flight: MAX_IN_FLIGHT,
+        claim_when_free: CLAIM_WHEN_FREE,
+        idle: IDLE,
+        shutdown_grace: SHUTDOWN_GRACE,
+    };
+    let wake = gateway.wake.clone();
+    let poller = Poller {
+        gateway,
+        last_abandoned_check: Mutex::new(None),
+    };
+    in_flight::run(Arc::new(poller), &wake.polls, limits, stop).await;
+}
+
+struct Poller {
+    gateway: Gateway,
+    last_abandoned_check: Mutex<Option<Instant>>,
+}
+
+impl Poller {
+    /// Whether it is time to look for abandoned orders again (every `ABANDONED_CHECK`).
+    fn abandoned_check_due(&self) -> bool {
+        let Ok(mut last) = self.last_abandoned_check.lock() else {
+            return false;
+        };
+        if last.is_some_and(|at| at.elapsed() < ABANDONED_CHECK) {
+            return false;
         }
-        if last_abandoned_check.is_none_or(|at| at.elapsed() >= ABANDONED_CHECK) {
-            last_abandoned_check = Some(tokio::time::Instant::now());
-            match gateway.fail_abandoned_orders().await {
+        *last = Some(Instant::now());
+        true
+    }
+}
+
+impl LeasedWork for Poller {
+    type Item = (OrderRecord, DateTime<Utc>);
+    type Lease = (Uuid, DateTime<Utc>);
+    const WHAT: &'static str = "polls";
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Self::Item>, ServiceError> {
+        if self.abandoned_check_due() {
+            match self.gateway.fail_abandoned_orders().await {
                 Ok(0) => {}
                 Ok(count) => tracing::warn!(
                     count,
@@ -38,44 +82,50 @@ pub async fn run(gateway: Gateway, mut stop: watch::Receiver<bool>) {
                 Err(error) => tracing::warn!(%error, "looking for abandoned orders failed"),
             }
         }
-        let claimed = match poll_due(&gateway).await {
-            Ok(count) => count,
-            Err(error) => {
-                tracing::warn!(%error, "polling failed");
-                0
-            }
-        };
-        if claimed as i64 == BATCH {
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(IDLE) => {}
-            _ = gateway.wake.polls.notified() => {}
-            _ = stop.changed() => break,
-        }
+        let at = now();
+        let lease = at + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let orders = self
+            .gateway
+            .store
+            .claim_due_polls(at, lease, limit as i64)
+            .await?;
+        Ok(orders.into_iter().map(|order| (order, lease)).collect())
     }
-}
 
-/// Claims and polls one batch of due orders; returns how many were claimed.
-pub async fn poll_due(gateway: &Gateway) -> Result<usize, ServiceError> {
-    let at = now();
-    let lease = chrono::Duration::from_std(LEASE).unwrap_or_default();
-    let orders = gateway.store.claim_due_polls(at, at + lease, BATCH).await?;
-    for order in &orders {
-        if let Err(error) = poll_order(gateway, order).await {
-            tracing::warn!(order_id = %order.id, provider = %order.provider, %error, "poll failed");
-            let retry = chrono::Duration::from_std(crate::service::spread(
-                gateway.config.poll_interval,
-                0.1,
-            ))
-            .unwrap_or_default();
-            gateway
-                .store
-                .set_next_poll(order.id, Some(now() + retry))
-                .await?;
+    fn lease_of((order, lease): &Self::Item) -> Self::Lease {
+        (order.id, *lease)
+    }
+
+    async fn process(self: Arc<Self>, (order, lease): Self::Item) {
+        let Err(error) = poll_order(&self.gateway, &order, lease).await else {
+            return;
+        };
+        tracing::warn!(order_id = %order.id, provider = %order.provider, %error, "poll failed");
+        let retry = chrono::Duration::from_std(crate::service::spread(
+            self.gateway.config.poll_interval,
+            0.1,
+        ))
+        .unwrap_or_default();
+        if let Err(error) = self
+            .gateway
+            .store
+            .reschedule_claimed_poll(order.id, lease, Some(now() + retry))
+            .await
+        {
+            tracing::warn!(order_id = %order.id, %error, "rescheduling a failed poll failed; its lease will expire");
         }
     }
-    Ok(orders.len())
+
+    async fn release(&self, (id, lease): Self::Lease) {
+        if let Err(error) = self
+            .gateway
+            .store
+            .reschedule_claimed_poll(id, lease, Some(now()))
+            .await
+        {
+            tracing::warn!(order_id = %id, %error, "releasing a poll failed; its lease will expire");
+        }
+    }
 }
 
 /// Whether an order was invited longer ago than the account's `validity` setting.
@@ -88,10 +138,19 @@ fn past_validity(settings: &Value, order: &OrderRecord) -> bool {
         .is_some_and(|validity| now() > order.created_at + validity)
 }
 
-async fn poll_order(gateway: &Gateway, order: &OrderRecord) -> Result<(), ServiceError> {
+/// Reads one claimed order's state from its vendor and records what changed; when nothing did,
+/// schedules the next poll (unless a callback asked for an earlier one meanwhile).
+async fn poll_order(
+    gateway: &Gateway,
+    order: &OrderRecord,
+    lease: DateTime<Utc>,
+) -> Result<(), ServiceError> {
     let Some(account) = gateway.store.get_account(order.account_id).await? else {
         // The account was deleted: nobody can ask the vendor any more.
-        gateway.store.set_next_poll(order.id, None).await?;
+        gateway
+            .store
+            .reschedule_claimed_poll(order.id, lease, None)
+            .await?;
         return Ok(());
     };
     let (provider, context) = gateway.account_context(&account)?;
@@ -119,7 +178,7 @@ async fn poll_order(gateway: &Gateway, order: &OrderRecord) -> Result<(), Servic
             chrono::Duration::from_std(crate::service::spread(wait, 0.1)).unwrap_or_default();
         gateway
             .store
-            .set_next_poll(order.id, Some(now() + wait))
+            .reschedule_claimed_poll(order.id, lease, Some(now() + wait))
             .await?;
     }
     Ok(())
