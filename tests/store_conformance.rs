@@ -13,7 +13,7 @@ use assessment_gateway::{
         OrderFilter, OrderRecord, ProjectRecord,
     },
 };
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use common::TestDb;
 use serde_json::json;
 use uuid::Uuid;
@@ -586,6 +586,52 @@ async fn due_polls_are_claimed_once_under_a_lease(db: TestDb) {
     );
 }
 
+async fn a_reread_asked_for_during_a_poll_outlives_its_change(db: TestDb) {
+    let store = store(&db).await;
+    let p = project(&store).await;
+    let a = account(&store, p.id).await;
+    let o = order(&a, Some("k"));
+    store.insert_order(&o, &NewEvent::new("r")).await.unwrap();
+    let next_poll = || async { store.get_order(o.id).await.unwrap().unwrap().next_poll_at };
+    let open = |status, expected: OrderStatus, next: DateTime<Utc>| {
+        let store = &store;
+        async move {
+            let mut c = change(status, "polled");
+            c.next_poll_at = Some(next);
+            store
+                .update_order(o.id, expected, &c)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    };
+
+    let regular = now() + Duration::minutes(5);
+    open(OrderStatus::Invited, OrderStatus::Pending, regular).await;
+    assert_eq!(next_poll().await, Some(regular));
+    // Claimed by a poll (the lease is in the future): its change sets the next regular poll.
+    store
+        .set_next_poll(o.id, Some(now() + Duration::minutes(2)))
+        .await
+        .unwrap();
+    open(OrderStatus::InProgress, OrderStatus::Invited, regular).await;
+    assert_eq!(next_poll().await, Some(regular));
+    // A callback made it due while the poll was reading the vendor: it stays due.
+    let asked = now();
+    store.set_next_poll(o.id, Some(asked)).await.unwrap();
+    open(OrderStatus::InProgress, OrderStatus::InProgress, regular).await;
+    assert_eq!(next_poll().await, Some(asked));
+    // A closed order is not polled, whatever was asked.
+    let mut done = change(OrderStatus::Completed, "done");
+    done.next_poll_at = None;
+    store
+        .update_order(o.id, OrderStatus::InProgress, &done)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next_poll().await, None);
+}
+
 async fn stale_pending_orders_are_listed_oldest_first(db: TestDb) {
     let store = store(&db).await;
     let p = project(&store).await;
@@ -900,6 +946,7 @@ async fn dead_deliveries_can_be_queued_again_when_newest(db: TestDb) {
 }
 
 on_both_databases!(
+    a_reread_asked_for_during_a_poll_outlives_its_change,
     a_state_change_enqueues_its_delivery_which_is_claimed_once,
     a_newer_state_waits_for_the_older_in_flight_and_replaces_it,
     an_expired_lease_lets_another_worker_deliver,

@@ -26,10 +26,14 @@ pub(super) const INSERT_ORDER: &str = "INSERT INTO orders (id, project_id, accou
     ON CONFLICT (account_id, client_key) DO NOTHING";
 
 /// An order's change, only from the expected status; bound by `bind_order_change`.
+/// An order that stays open and was already due for a re-read (a callback asked for one while a
+/// poll was reading the vendor) stays due rather than waiting for the next regular poll.
 pub(super) const UPDATE_ORDER: &str =
     "UPDATE orders SET status = $3, remote_id = COALESCE($4, remote_id), \
     test_url = COALESCE($5, test_url), provider_data = COALESCE($6, provider_data), \
-    result = COALESCE($7, result), failure_reason = $8, next_poll_at = $9, updated_at = $10 \
+    result = COALESCE($7, result), failure_reason = $8, \
+    next_poll_at = CASE WHEN $9 IS NOT NULL AND next_poll_at <= $10 THEN next_poll_at ELSE $9 END, \
+    updated_at = $10 \
     WHERE id = $1 AND status = $2";
 
 /// Older states of an order not yet on their way are replaced by a newer one ($1 order, $2 now).
