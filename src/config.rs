@@ -74,6 +74,10 @@ pub struct Settings {
     /// How often open orders are polled at vendors that do not call back.
     #[arg(long, env = "POLL_INTERVAL", global = true, default_value = "5m", value_parser = parse_positive_duration)]
     pub poll_interval: HumanDuration,
+    /// How long after a vendor callback the order is re-read from the vendor; further callbacks
+    /// for the order meanwhile share that one re-read.
+    #[arg(long, env = "CALLBACK_REREAD_DELAY", global = true, default_value = "1s", value_parser = parse_any_duration)]
+    pub callback_reread_delay: HumanDuration,
     /// Timeout of one vendor request.
     #[arg(long, env = "PROVIDER_TIMEOUT", global = true, default_value = "20s", value_parser = parse_positive_duration)]
     pub provider_timeout: HumanDuration,
@@ -133,6 +137,7 @@ pub struct Config {
     pub run_workers: bool,
     pub delivery_retry_schedule: Vec<Duration>,
     pub poll_interval: Duration,
+    pub callback_reread_delay: Duration,
     pub provider_timeout: Duration,
     pub log_format: LogFormat,
 }
@@ -184,6 +189,7 @@ impl Config {
             run_workers: settings.run_workers,
             delivery_retry_schedule: settings.delivery_retry_schedule.0,
             poll_interval: settings.poll_interval.0,
+            callback_reread_delay: settings.callback_reread_delay.0,
             provider_timeout: settings.provider_timeout.0,
             log_format: settings.log_format.unwrap_or_else(|| {
                 use std::io::IsTerminal;
@@ -320,6 +326,10 @@ fn parse_bool(value: &str) -> Result<bool, String> {
 
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value.trim()).map_err(|e| format!("{e} (expected e.g. 5s, 1m, 2h)"))
+}
+
+fn parse_any_duration(value: &str) -> Result<HumanDuration, String> {
+    parse_duration(value).map(HumanDuration)
 }
 
 fn parse_positive_duration(value: &str) -> Result<HumanDuration, String> {

@@ -138,6 +138,7 @@ fn a_bad_setting_stops_start_up_naming_it() {
     for (name, value) in [
         ("LISTEN_ADDR", "nowhere"),
         ("POLL_INTERVAL", "often"),
+        ("CALLBACK_REREAD_DELAY", "soon"),
         ("DELIVERY_RETRY_SCHEDULE", "5s,,1m"),
         ("MASTER_KEY", "short"),
         ("RUN_WORKERS", "maybe"),

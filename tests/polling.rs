@@ -1,16 +1,20 @@
-//! The polling worker against a TestGorilla fake: vendor reads run side by side, so a slow vendor
-//! answer holds up only its own order, and shutdown gives back the claims it cuts short.
+//! The polling worker against vendor fakes: vendor reads run side by side, so a slow vendor
+//! answer holds up only its own order; shutdown gives back the claims it cuts short; callbacks
+//! for one order share one re-read.
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use common::{eventually, expect_json, stackone_order, vendor_tenant, TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use wiremock::{
     matchers::{method, path, query_param},
-    Mock, MockServer, ResponseTemplate,
+    Mock, MockServer, Request, Respond, ResponseTemplate,
 };
 
 fn candidature(id: u64, email: &str, status: &str, avg: Value) -> Value {
@@ -156,7 +160,87 @@ async fn shutdown_gives_back_the_polls_it_cuts_short(db: TestDb) {
     );
 }
 
+/// iMocha's report endpoint, remembering when it was read.
+#[derive(Clone, Default)]
+struct Reports(Arc<Mutex<Vec<Instant>>>);
+
+impl Respond for Reports {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        self.0.lock().unwrap().push(Instant::now());
+        ResponseTemplate::new(200).set_body_json(json!({"testInvitationId": 2807324,
+            "testId": 303076, "candidateEmail": "ada@example.com", "status": "In Progress",
+            "attemptedOn": "2026-11-23T09:00:00Z", "score": 0, "totalTestPoints": 115}))
+    }
+}
+
+async fn callbacks_for_one_order_share_one_reread_after_the_delay(db: TestDb) {
+    let app = TestApp::spawn_with(
+        &db,
+        &["--poll-interval", "1h", "--callback-reread-delay", "2s"],
+    )
+    .await;
+    let fake = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v3/tests/303076/invite"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"testInvitationId": 2807324,
+            "testUrl": "https://test.imocha.io/IMInstructions?inv=2807324", "status": "Pending"})),
+        )
+        .mount(&fake)
+        .await;
+    let reports = Reports::default();
+    Mock::given(method("GET"))
+        .and(path("/v3/reports/2807324"))
+        .respond_with(reports.clone())
+        .mount(&fake)
+        .await;
+    let tenant = vendor_tenant(
+        &app,
+        "interviewmocha",
+        json!({"api_key": "k"}),
+        &fake.uri(),
+        json!({}),
+    )
+    .await;
+    let body = stackone_order("im-cb", "ada@example.com", "303076");
+    let created = expect_json(app.order(&tenant, &body).await, StatusCode::OK).await;
+    let order = created["id"].as_str().unwrap().to_string();
+    let callback_url = app
+        .gateway
+        .callback_url("interviewmocha", order.parse().unwrap());
+
+    // iMocha repeats its callbacks; three arrive within a moment.
+    let first_callback = Instant::now();
+    for _ in 0..3 {
+        let accepted = app
+            .client
+            .post(&callback_url)
+            .json(
+                &json!({"TestInvitationId": 2807324, "Status": "In Progress",
+                "CandidateEmailId": "ada@example.com"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(accepted.status(), StatusCode::OK);
+    }
+    eventually(Duration::from_secs(10), || async {
+        let detail = app.admin_get(&format!("/admin/orders/{order}")).await;
+        (detail["status"] == "in_progress").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let reads = reports.0.lock().unwrap().clone();
+    assert_eq!(reads.len(), 1, "one re-read for the three callbacks");
+    assert!(
+        reads[0] - first_callback >= Duration::from_millis(1900),
+        "read after the delay, not at once ({:?})",
+        reads[0] - first_callback
+    );
+}
+
 on_both_databases!(
+    callbacks_for_one_order_share_one_reread_after_the_delay,
     a_slow_vendor_answer_does_not_hold_up_other_polls,
     shutdown_gives_back_the_polls_it_cuts_short,
 );

@@ -114,6 +114,8 @@ pub fn delays_us(arrivals: &[Arrival]) -> Vec<u32> {
 pub struct FakeInterviewMocha {
     invitations: Arc<Mutex<Vec<(u64, String)>>>,
     next: Arc<AtomicU64>,
+    /// Reports read so far: the gateway's re-reads.
+    reads: Arc<AtomicU64>,
     pub url: String,
 }
 
@@ -133,6 +135,10 @@ impl FakeInterviewMocha {
             .with_state(vendor.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         vendor
+    }
+
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// (testInvitationId, callbackUrl) of every invitation made so far.
@@ -175,7 +181,8 @@ async fn invite(
     )
 }
 
-async fn report(Path(id): Path<u64>) -> Json<Value> {
+async fn report(State(vendor): State<FakeInterviewMocha>, Path(id): Path<u64>) -> Json<Value> {
+    vendor.reads.fetch_add(1, Ordering::Relaxed);
     Json(
         json!({"testInvitationId": id, "testId": "1001", "testName": "Java Developer",
                 "candidateEmail": "jane@example.com", "attemptedOn": "2026-11-23T09:00:00Z",

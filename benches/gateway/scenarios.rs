@@ -258,6 +258,9 @@ pub struct Callbacks {
     /// The same steady rate accepted by an API-only gateway (`RUN_WORKERS=false`): the callback
     /// path without the re-reads it triggers, as when the workers run on another machine.
     pub api_only: Option<(Load, Stats)>,
+    /// The vendor's report reads per second (the gateway's re-reads) during the flat-out run and
+    /// during the steady one.
+    pub rereads_per_s: (f64, Option<f64>),
     pub peak_rss_mib: f64,
 }
 
@@ -310,10 +313,22 @@ pub async fn callbacks(
                 .body(body.clone())
         })
     };
+    let rereads_per_s = |started: Instant, reads_before: u64| {
+        (vendor.reads() - reads_before) as f64 / started.elapsed().as_secs_f64()
+    };
+    let (started, reads_before) = (Instant::now(), vendor.reads());
     let stats = loadgen::run(load, post_callbacks(&gateway)).await;
-    let paced_stats = match paced {
-        Some(paced) => Some((paced, loadgen::run(paced, post_callbacks(&gateway)).await)),
-        None => None,
+    let flat_out_rereads = rereads_per_s(started, reads_before);
+    let (paced_stats, paced_rereads) = match paced {
+        Some(paced) => {
+            let (started, reads_before) = (Instant::now(), vendor.reads());
+            let stats = loadgen::run(paced, post_callbacks(&gateway)).await;
+            (
+                Some((paced, stats)),
+                Some(rereads_per_s(started, reads_before)),
+            )
+        }
+        None => (None, None),
     };
     let mut peak_rss_mib = gateway.peak_rss_mib();
     gateway.stop();
@@ -338,6 +353,7 @@ pub async fn callbacks(
         stats,
         paced: paced_stats,
         api_only,
+        rereads_per_s: (flat_out_rereads, paced_rereads),
         peak_rss_mib,
     }
 }

@@ -97,11 +97,11 @@ pub trait Store: Send + Sync + 'static {
         change: &OrderChange,
     ) -> Result<Option<OrderRecord>, StoreError>;
     async fn list_order_events(&self, order_id: Uuid) -> Result<Vec<OrderEvent>, StoreError>;
-    /// Claims up to `limit` open orders whose poll is due, pushing their next poll to `lease_until`
-    /// so that no other worker claims them meanwhile.
+    /// Claims up to `limit` open orders whose poll was due at `due_by`, pushing their next poll to
+    /// `lease_until` so that no other worker claims them meanwhile.
     async fn claim_due_polls(
         &self,
-        now: DateTime<Utc>,
+        due_by: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OrderRecord>, StoreError>;

@@ -484,7 +484,7 @@ macro_rules! impl_sql_store {
                     .collect()
             }
 
-            async fn claim_due_polls(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
+            async fn claim_due_polls(&self, due_by: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
                 sqlx::query(&format!(
                     "UPDATE orders SET next_poll_at = $2 WHERE id IN ( \
                        SELECT id FROM orders \
@@ -493,7 +493,7 @@ macro_rules! impl_sql_store {
                      ) RETURNING {ORDER_COLUMNS}",
                     $skip_locked
                 ))
-                .bind(now)
+                .bind(due_by)
                 .bind(lease_until)
                 .bind(limit)
                 .fetch_all(&self.write)

@@ -84,10 +84,16 @@ impl LeasedWork for Poller {
         }
         let at = now();
         let lease = at + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        // A callback makes its order due at once; waiting `CALLBACK_REREAD_DELAY` more lets the
+        // vendor's read side catch up with the event and lets repeated callbacks share one read.
+        // Regular polls start that much later too, which nothing notices.
+        let settled = at
+            - chrono::Duration::from_std(self.gateway.config.callback_reread_delay)
+                .unwrap_or_default();
         let orders = self
             .gateway
             .store
-            .claim_due_polls(at, lease, limit as i64)
+            .claim_due_polls(settled, lease, limit as i64)
             .await?;
         Ok(orders.into_iter().map(|order| (order, lease)).collect())
     }
