@@ -237,6 +237,35 @@ async fn callbacks_for_one_order_share_one_reread_after_the_delay(db: TestDb) {
         "read after the delay, not at once ({:?})",
         reads[0] - first_callback
     );
+
+    // A later callback whose re-read finds nothing new: the next poll is the regular one, an
+    // hour away (the claim's lease is that poll; nothing else is written).
+    let again = app
+        .client
+        .post(&callback_url)
+        .json(&json!({"TestInvitationId": 2807324, "Status": "In Progress"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    eventually(Duration::from_secs(10), || async {
+        (reports.0.lock().unwrap().len() == 2).then_some(())
+    })
+    .await;
+    let order_id = order.parse().unwrap();
+    let next_poll = eventually(Duration::from_secs(5), || async {
+        let next = app
+            .gateway
+            .store
+            .get_order(order_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .next_poll_at?;
+        (next > chrono::Utc::now() + chrono::Duration::minutes(50)).then_some(next)
+    })
+    .await;
+    assert!(next_poll < chrono::Utc::now() + chrono::Duration::minutes(70));
 }
 
 on_both_databases!(

@@ -330,24 +330,29 @@ impl Gateway {
         let missing =
             || ServiceError::not_found(format!("no linked account with id '{account_id}'"));
         let id = Uuid::parse_str(account_id.trim()).map_err(|_| missing())?;
-        let caller = match self.tenancy_cache.caller(id) {
-            Some(caller) => caller,
-            None => {
-                let account = self.store.get_account(id).await?.ok_or_else(missing)?;
-                let (provider, context) = self.account_context(&account)?;
-                let caller = Caller {
-                    project_id: account.project_id,
-                    account,
-                    context,
-                    provider,
-                };
-                self.tenancy_cache.remember_caller(caller.clone());
-                caller
-            }
-        };
-        if caller.project_id != project_id {
-            return Err(missing());
+        match self.opened_account(id).await? {
+            Some(caller) if caller.project_id == project_id => Ok(caller),
+            _ => Err(missing()),
         }
-        Ok(caller)
+    }
+
+    /// A linked account with its adapter and opened credentials (from the tenancy cache when it
+    /// was opened within its TTL); `None` when it does not exist or was deleted.
+    pub async fn opened_account(&self, id: Uuid) -> Result<Option<Caller>, ServiceError> {
+        if let Some(caller) = self.tenancy_cache.caller(id) {
+            return Ok(Some(caller));
+        }
+        let Some(account) = self.store.get_account(id).await? else {
+            return Ok(None);
+        };
+        let (provider, context) = self.account_context(&account)?;
+        let caller = Caller {
+            project_id: account.project_id,
+            account,
+            context,
+            provider,
+        };
+        self.tenancy_cache.remember_caller(caller.clone());
+        Ok(Some(caller))
     }
 }

@@ -13,12 +13,13 @@ use uuid::Uuid;
 
 use super::in_flight::{self, LeasedWork, Limits};
 use crate::{
+    config::Config,
     domain::{now, OrderStatus, VendorOutcome},
-    service::{actions::order_ref, results::pass_mark, Gateway, ServiceError},
+    service::{actions::order_ref, results::pass_mark, tenancy::Caller, Gateway, ServiceError},
     store::OrderRecord,
 };
 
-/// How long a claimed poll stays invisible to other workers.
+/// How long a claimed poll stays invisible to other workers, at least (see `lease_length`).
 const LEASE: Duration = Duration::from_secs(120);
 /// Vendor reads in flight at once in one process (each account's rate limit still applies).
 const MAX_IN_FLIGHT: usize = 32;
@@ -83,7 +84,12 @@ impl LeasedWork for Poller {
             }
         }
         let at = now();
-        let lease = at + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let lease = at
+            + chrono::Duration::from_std(crate::service::spread(
+                lease_length(&self.gateway.config),
+                0.1,
+            ))
+            .unwrap_or_default();
         // A callback makes its order due at once; waiting `CALLBACK_REREAD_DELAY` more lets the
         // vendor's read side catch up with the event and lets repeated callbacks share one read.
         // Regular polls start that much later too, which nothing notices.
@@ -107,17 +113,8 @@ impl LeasedWork for Poller {
             return;
         };
         tracing::warn!(order_id = %order.id, provider = %order.provider, %error, "poll failed");
-        let retry = chrono::Duration::from_std(crate::service::spread(
-            self.gateway.config.poll_interval,
-            0.1,
-        ))
-        .unwrap_or_default();
-        if let Err(error) = self
-            .gateway
-            .store
-            .reschedule_claimed_poll(order.id, lease, Some(now() + retry))
-            .await
-        {
+        let retry = self.gateway.config.poll_interval;
+        if let Err(error) = poll_again_after(&self.gateway, order.id, lease, retry).await {
             tracing::warn!(order_id = %order.id, %error, "rescheduling a failed poll failed; its lease will expire");
         }
     }
@@ -151,7 +148,7 @@ async fn poll_order(
     order: &OrderRecord,
     lease: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    let Some(account) = gateway.store.get_account(order.account_id).await? else {
+    let Some(account) = gateway.opened_account(order.account_id).await? else {
         // The account was deleted: nobody can ask the vendor any more.
         gateway
             .store
@@ -159,7 +156,12 @@ async fn poll_order(
             .await?;
         return Ok(());
     };
-    let (provider, context) = gateway.account_context(&account)?;
+    let Caller {
+        account,
+        context,
+        provider,
+        ..
+    } = account;
     let order_id = order.id.to_string();
     let mut outcome = provider
         .fetch_result(&context, &order_ref(order, &order_id))
@@ -180,12 +182,32 @@ async fn poll_order(
             .map_or(gateway.config.poll_interval, |d| {
                 d.min(gateway.config.poll_interval)
             });
-        let wait =
-            chrono::Duration::from_std(crate::service::spread(wait, 0.1)).unwrap_or_default();
-        gateway
-            .store
-            .reschedule_claimed_poll(order.id, lease, Some(now() + wait))
-            .await?;
+        poll_again_after(gateway, order.id, lease, wait).await?;
     }
+    Ok(())
+}
+
+/// A claim's lease: long enough for a slow vendor read, and when the poll interval is longer, the
+/// next regular poll itself, so that a poll that changes nothing writes nothing.
+fn lease_length(config: &Config) -> Duration {
+    LEASE.max(config.poll_interval)
+}
+
+/// Schedules the next poll of a claimed order `wait` (±10 %) from now, unless the claim's lease
+/// already is that poll.
+async fn poll_again_after(
+    gateway: &Gateway,
+    id: Uuid,
+    lease: DateTime<Utc>,
+    wait: Duration,
+) -> Result<(), ServiceError> {
+    if wait >= lease_length(&gateway.config) {
+        return Ok(());
+    }
+    let wait = chrono::Duration::from_std(crate::service::spread(wait, 0.1)).unwrap_or_default();
+    gateway
+        .store
+        .reschedule_claimed_poll(id, lease, Some(now() + wait))
+        .await?;
     Ok(())
 }
