@@ -49,8 +49,13 @@ impl Gateway {
             // will see whatever this callback announces (vendors repeat callbacks; iMocha up to 5×).
             if order.next_poll_at.is_none_or(|due| due > at) {
                 self.store.set_next_poll(order.order_id, Some(at)).await?;
+                // The poller takes the order once `CALLBACK_REREAD_DELAY` has passed.
+                let (wake, delay) = (self.wake.clone(), self.config.callback_reread_delay);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    wake.polls.notify_one();
+                });
             }
-            self.wake.polls.notify_one();
         }
         Ok(())
     }

@@ -29,6 +29,8 @@ use crate::{
 const MAX_IN_FLIGHT: usize = 64;
 /// Claim again once this many slots are free: one claim query serves many deliveries.
 const CLAIM_WHEN_FREE: usize = 16;
+/// Wake-ups within this time of a claim that took all that was due share the next claim.
+const CLAIM_GAP: Duration = Duration::from_millis(20);
 /// Sleep between claims when nothing was due (at most one query a second when idle).
 const IDLE: Duration = Duration::from_secs(1);
 /// How much of the receiver's answer is kept with the attempt.
@@ -307,6 +309,7 @@ pub async fn run(gateway: Gateway, stop: watch::Receiver<bool>) {
         max_in_flight: MAX_IN_FLIGHT,
         claim_when_free: CLAIM_WHEN_FREE,
         idle: IDLE,
+        claim_gap: CLAIM_GAP,
         shutdown_grace: SHUTDOWN_GRACE,
     };
     let wake = gateway.wake.clone();

@@ -42,6 +42,10 @@ pub struct Limits {
     pub claim_when_free: usize,
     /// Sleep between claims when nothing was due (at most one claim a second when idle).
     pub idle: Duration,
+    /// After a claim that took all that was due, the least time before the next one, however
+    /// often the worker is woken: a burst of wake-ups (a state change or callback each) becomes
+    /// one claim query per gap instead of one per wake-up.
+    pub claim_gap: Duration,
     /// How long the work in flight may take to finish once shutdown has begun.
     pub shutdown_grace: Duration,
 }
@@ -58,12 +62,14 @@ pub async fn run<W: LeasedWork>(
     // idle tick passed (retries and polls come due without a wake-up).
     let mut may_be_due = true;
     let mut tick = Instant::now() + limits.idle;
+    let mut next_claim = Instant::now();
     loop {
         if *stop.borrow() {
             break;
         }
         let free = limits.max_in_flight.saturating_sub(in_flight.len());
-        if may_be_due && free >= limits.claim_when_free {
+        let can_claim = may_be_due && free >= limits.claim_when_free;
+        if can_claim && Instant::now() >= next_claim {
             match work.claim(free).await {
                 Ok(claimed) => {
                     may_be_due = claimed.len() == free;
@@ -78,13 +84,18 @@ pub async fn run<W: LeasedWork>(
                 }
             }
             tick = Instant::now() + limits.idle;
+            if !may_be_due {
+                next_claim = Instant::now() + limits.claim_gap;
+            }
+            continue;
         }
         tokio::select! {
             Some(done) = in_flight.tasks.join_next_with_id(), if !in_flight.is_empty() => {
                 in_flight.finished(&done);
             }
-            _ = wake.notified() => may_be_due = true,
+            _ = wake.notified(), if !may_be_due => may_be_due = true,
             _ = tokio::time::sleep_until(tick), if !may_be_due => may_be_due = true,
+            _ = tokio::time::sleep_until(next_claim), if can_claim => {}
             _ = stop.changed() => break,
         }
     }

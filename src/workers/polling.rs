@@ -24,6 +24,8 @@ const LEASE: Duration = Duration::from_secs(120);
 /// Vendor reads in flight at once in one process (each account's rate limit still applies).
 const MAX_IN_FLIGHT: usize = 32;
 const CLAIM_WHEN_FREE: usize = 8;
+/// Wake-ups within this time of a claim that took all that was due share the next claim.
+const CLAIM_GAP: Duration = Duration::from_millis(20);
 /// Sleep between claims when nothing was due: at most one database query a second when idle.
 const IDLE: Duration = Duration::from_secs(1);
 /// How long reads in flight may take to finish once shutdown has begun.
@@ -38,6 +40,7 @@ pub async fn run(gateway: Gateway, stop: watch::Receiver<bool>) {
         max_in_flight: MAX_IN_FLIGHT,
         claim_when_free: CLAIM_WHEN_FREE,
         idle: IDLE,
+        claim_gap: CLAIM_GAP,
         shutdown_grace: SHUTDOWN_GRACE,
     };
     let wake = gateway.wake.clone();
