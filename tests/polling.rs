@@ -239,7 +239,7 @@ async fn callbacks_for_one_order_share_one_reread_after_the_delay(db: TestDb) {
     );
 
     // A later callback whose re-read finds nothing new: the next poll is the regular one, an
-    // hour away (the claim's lease is that poll; nothing else is written).
+    // hour away.
     let again = app
         .client
         .post(&callback_url)

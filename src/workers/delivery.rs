@@ -29,14 +29,8 @@ use crate::{
 const MAX_IN_FLIGHT: usize = 64;
 /// Claim again once this many slots are free: one claim query serves many deliveries.
 const CLAIM_WHEN_FREE: usize = 16;
-/// Wake-ups within this time of a claim that took all that was due share the next claim.
-const CLAIM_GAP: Duration = Duration::from_millis(20);
-/// Sleep between claims when nothing was due (at most one query a second when idle).
-const IDLE: Duration = Duration::from_secs(1);
 /// How much of the receiver's answer is kept with the attempt.
 const KEPT_ANSWER_BYTES: usize = 20 * 1024;
-/// How long deliveries in flight may take to finish once shutdown has begun.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Signs a body per Standard Webhooks: `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")),
 /// the key being the base64 part of the `whsec_` secret.
@@ -305,13 +299,7 @@ async fn read_prefix(mut response: reqwest::Response) -> Option<String> {
 
 /// Deliveries of one process: up to 64 in flight, more claimed as soon as 16 slots are free.
 pub async fn run(gateway: Gateway, stop: watch::Receiver<bool>) {
-    let limits = Limits {
-        max_in_flight: MAX_IN_FLIGHT,
-        claim_when_free: CLAIM_WHEN_FREE,
-        idle: IDLE,
-        claim_gap: CLAIM_GAP,
-        shutdown_grace: SHUTDOWN_GRACE,
-    };
+    let limits = Limits::new(MAX_IN_FLIGHT, CLAIM_WHEN_FREE);
     let wake = gateway.wake.clone();
     in_flight::run(
         Arc::new(Deliverer::new(gateway)),

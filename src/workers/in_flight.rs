@@ -50,6 +50,20 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
+impl Limits {
+    /// Up to `max_in_flight` at once, claiming again once `claim_when_free` slots are free; idle
+    /// claims once a second, 20 ms between claims when woken, 10 s of grace at shutdown.
+    pub fn new(max_in_flight: usize, claim_when_free: usize) -> Self {
+        Self {
+            max_in_flight,
+            claim_when_free,
+            idle: Duration::from_secs(1),
+            claim_gap: Duration::from_millis(20),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Runs `work` until `stop` turns true; `wake` says new work may be due before the idle tick.
 pub async fn run<W: LeasedWork>(
     work: Arc<W>,

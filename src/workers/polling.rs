@@ -13,36 +13,23 @@ use uuid::Uuid;
 
 use super::in_flight::{self, LeasedWork, Limits};
 use crate::{
-    config::Config,
     domain::{now, OrderStatus, VendorOutcome},
     service::{actions::order_ref, results::pass_mark, tenancy::Caller, Gateway, ServiceError},
     store::OrderRecord,
 };
 
-/// How long a claimed poll stays invisible to other workers, at least (see `lease_length`).
+/// How long a claimed poll stays invisible to other workers.
 const LEASE: Duration = Duration::from_secs(120);
 /// Vendor reads in flight at once in one process (each account's rate limit still applies).
 const MAX_IN_FLIGHT: usize = 32;
 const CLAIM_WHEN_FREE: usize = 8;
-/// Wake-ups within this time of a claim that took all that was due share the next claim.
-const CLAIM_GAP: Duration = Duration::from_millis(20);
-/// Sleep between claims when nothing was due: at most one database query a second when idle.
-const IDLE: Duration = Duration::from_secs(1);
-/// How long reads in flight may take to finish once shutdown has begun.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often orders abandoned in `pending` are looked for.
 const ABANDONED_CHECK: Duration = Duration::from_secs(30);
 
 /// Polls of one process: up to 32 vendor reads in flight, so a slow vendor holds only its own
 /// slots and one poll never waits for another.
 pub async fn run(gateway: Gateway, stop: watch::Receiver<bool>) {
-    let limits = Limits {
-        max_in_flight: MAX_IN_FLIGHT,
-        claim_when_free: CLAIM_WHEN_FREE,
-        idle: IDLE,
-        claim_gap: CLAIM_GAP,
-        shutdown_grace: SHUTDOWN_GRACE,
-    };
+    let limits = Limits::new(MAX_IN_FLIGHT, CLAIM_WHEN_FREE);
     let wake = gateway.wake.clone();
     let poller = Poller {
         gateway,
@@ -87,12 +74,7 @@ impl LeasedWork for Poller {
             }
         }
         let at = now();
-        let lease = at
-            + chrono::Duration::from_std(crate::service::spread(
-                lease_length(&self.gateway.config),
-                0.1,
-            ))
-            .unwrap_or_default();
+        let lease = at + chrono::Duration::from_std(LEASE).unwrap_or_default();
         // A callback makes its order due at once; waiting `CALLBACK_REREAD_DELAY` more lets the
         // vendor's read side catch up with the event and lets repeated callbacks share one read.
         // Regular polls start that much later too, which nothing notices.
@@ -190,23 +172,13 @@ async fn poll_order(
     Ok(())
 }
 
-/// A claim's lease: long enough for a slow vendor read, and when the poll interval is longer, the
-/// next regular poll itself, so that a poll that changes nothing writes nothing.
-fn lease_length(config: &Config) -> Duration {
-    LEASE.max(config.poll_interval)
-}
-
-/// Schedules the next poll of a claimed order `wait` (±10 %) from now, unless the claim's lease
-/// already is that poll.
+/// Schedules the next poll of a claimed order `wait` (±10 %, each order on its own) from now.
 async fn poll_again_after(
     gateway: &Gateway,
     id: Uuid,
     lease: DateTime<Utc>,
     wait: Duration,
 ) -> Result<(), ServiceError> {
-    if wait >= lease_length(&gateway.config) {
-        return Ok(());
-    }
     let wait = chrono::Duration::from_std(crate::service::spread(wait, 0.1)).unwrap_or_default();
     gateway
         .store
