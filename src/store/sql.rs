@@ -26,6 +26,7 @@ pub(super) const INSERT_ORDER: &str = "INSERT INTO orders (id, project_id, accou
     ON CONFLICT (account_id, client_key) DO NOTHING";
 
 /// An order's change, only from the expected status; bound by `bind_order_change`.
+///
 /// An order that stays open and was already due for a re-read (a callback asked for one while a
 /// poll was reading the vendor) stays due rather than waiting for the next regular poll.
 pub(super) const UPDATE_ORDER: &str =
