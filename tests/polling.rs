@@ -23,8 +23,8 @@ fn candidature(id: u64, email: &str, status: &str, avg: Value) -> Value {
         "created": "2021-09-18T09:16:33+02:00"})
 }
 
-/// An app polling every second, a TestGorilla tenant on `fake`, and an order for `assessment`
-/// whose candidature `id` the fake creates on invitation.
+/// Places an order for `assessment` through a new TestGorilla tenant on `fake`, whose invitation
+/// creates candidature `id`; returns the order's id.
 async fn place(app: &TestApp, fake: &MockServer, assessment: &str, id: u64) -> String {
     let email = format!("{id}@example.com");
     Mock::given(method("POST"))

@@ -280,13 +280,10 @@ pub fn render(sections: &[Section], took: Duration) -> String {
             let rate = l.stats.rate();
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {:.0} % | {:.0} | {:.0} % |",
+                "| {} | {:.0} | {} | {} | {:.1} | {:.0} | {:.0} % | {:.0} | {:.0} % |",
                 l.load.concurrency,
                 rate,
-                l.stats.percentile_ms(50.0),
-                l.stats.percentile_ms(90.0),
-                l.stats.percentile_ms(99.0),
-                l.stats.max_ms(),
+                latency_cells(&l.stats),
                 l.stats.errors,
                 l.peak_rss_mib,
                 s.ceilings[i],
@@ -305,13 +302,10 @@ pub fn render(sections: &[Section], took: Duration) -> String {
         if let Some(p) = &s.paced {
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | – | – | – | – |",
+                "| {} | {:.0} | {} | {} | {:.1} | – | – | – | – |",
                 p.load.label(),
                 p.stats.rate(),
-                p.stats.percentile_ms(50.0),
-                p.stats.percentile_ms(90.0),
-                p.stats.percentile_ms(99.0),
-                p.stats.max_ms(),
+                latency_cells(&p.stats),
                 p.stats.errors,
                 p.peak_rss_mib,
             );
@@ -326,12 +320,12 @@ pub fn render(sections: &[Section], took: Duration) -> String {
         }
         if let Some(c) = &s.callbacks {
             let _ = writeln!(out, "\n### InterviewMocha callbacks (the documented \"In Progress\" body, {} open orders)\n", c.orders);
-            let _ = writeln!(out, "- {:.0} callbacks/s accepted, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; peak RSS {:.1} MiB; the vendor's reports were re-read {:.0} times a second.", c.stats.rate(), c.stats.percentile_ms(50.0), c.stats.percentile_ms(90.0), c.stats.percentile_ms(99.0), c.stats.max_ms(), c.stats.errors, c.peak_rss_mib, c.rereads_per_s.0);
+            let _ = writeln!(out, "- {:.0} callbacks/s accepted, {}, {} errors; peak RSS {:.1} MiB; the vendor's reports were re-read {:.0} times a second.", c.stats.rate(), latency_words(&c.stats), c.stats.errors, c.peak_rss_mib, c.rereads_per_s.0);
             if let Some(paced) = &c.paced {
-                let _ = writeln!(out, "- At a steady {} offered (open loop, {} connections, latency from when each callback was due): {:.0}/s accepted, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; {:.0} re-reads a second; {}.", paced.0.rate.map(|r| format!("{r:.0}/s")).unwrap_or_default(), paced.0.concurrency, paced.1.rate(), paced.1.percentile_ms(50.0), paced.1.percentile_ms(90.0), paced.1.percentile_ms(99.0), paced.1.max_ms(), paced.1.errors, c.rereads_per_s.1.unwrap_or_default(), wake_lateness(&paced.1));
+                let _ = writeln!(out, "- At a steady {} offered (open loop, {} connections, latency from when each callback was due): {:.0}/s accepted, {}, {} errors; {:.0} re-reads a second; {}.", paced.0.rate.map(|r| format!("{r:.0}/s")).unwrap_or_default(), paced.0.concurrency, paced.1.rate(), latency_words(&paced.1), paced.1.errors, c.rereads_per_s.1.unwrap_or_default(), wake_lateness(&paced.1));
             }
             if let Some(api) = &c.api_only {
-                let _ = writeln!(out, "- The same steady rate against an API-only gateway (`RUN_WORKERS=false`, so no re-reads on this machine): {:.0}/s accepted, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; {}.", api.1.rate(), api.1.percentile_ms(50.0), api.1.percentile_ms(90.0), api.1.percentile_ms(99.0), api.1.max_ms(), api.1.errors, wake_lateness(&api.1));
+                let _ = writeln!(out, "- The same steady rate against an API-only gateway (`RUN_WORKERS=false`, so no re-reads on this machine): {:.0}/s accepted, {}, {} errors; {}.", api.1.rate(), latency_words(&api.1), api.1.errors, wake_lateness(&api.1));
             }
             for error in c
                 .stats
@@ -355,4 +349,26 @@ pub fn render(sections: &[Section], took: Duration) -> String {
         took.as_secs_f64()
     );
     out
+}
+
+/// p50, p90, p99 and max as table cells.
+fn latency_cells(stats: &Stats) -> String {
+    format!(
+        "{:.2} | {:.2} | {:.2} | {:.2}",
+        stats.percentile_ms(50.0),
+        stats.percentile_ms(90.0),
+        stats.percentile_ms(99.0),
+        stats.max_ms()
+    )
+}
+
+/// p50, p90, p99 and max in a sentence.
+fn latency_words(stats: &Stats) -> String {
+    format!(
+        "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        stats.percentile_ms(50.0),
+        stats.percentile_ms(90.0),
+        stats.percentile_ms(99.0),
+        stats.max_ms()
+    )
 }

@@ -133,7 +133,13 @@ async fn poll_order(
     order: &OrderRecord,
     lease: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    let Some(account) = gateway.opened_account(order.account_id).await? else {
+    let Some(Caller {
+        account,
+        context,
+        provider,
+        ..
+    }) = gateway.opened_account(order.account_id).await?
+    else {
         // The account was deleted: nobody can ask the vendor any more.
         gateway
             .store
@@ -141,12 +147,6 @@ async fn poll_order(
             .await?;
         return Ok(());
     };
-    let Caller {
-        account,
-        context,
-        provider,
-        ..
-    } = account;
     let order_id = order.id.to_string();
     let mut outcome = provider
         .fetch_result(&context, &order_ref(order, &order_id))
