@@ -3,7 +3,7 @@
 
 use std::{
     path::Path,
-    process::Command,
+    process::{Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -18,7 +18,7 @@ use sqlx::{
     Executor,
 };
 
-use crate::loadgen::Load;
+use crate::{loadgen::Load, process::cpu_time_of_all};
 
 /// A trivial handler with the unified API's shape: parse the JSON order, answer a small JSON.
 pub async fn serve_trivial(listen: &str) {
@@ -34,15 +34,22 @@ pub async fn serve_trivial(listen: &str) {
     axum::serve(listener, app).await.expect("trivial server");
 }
 
+/// A database's own single-row insert rate, the ceiling the order path is compared with.
+pub struct Ceiling {
+    pub rate: f64,
+    /// The Postgres server's CPU time per insert, microseconds (Postgres only).
+    pub postgres_us: Option<f64>,
+}
+
 /// `pgbench` running a one-INSERT script (an order-sized JSON row, autocommit) on a fresh
-/// database of the server at `server_url`; returns transactions per second.
+/// database of the server at `server_url`.
 pub async fn pgbench(
     server_url: &str,
     database: &str,
     order_json: &str,
     load: Load,
     dir: &Path,
-) -> f64 {
+) -> Ceiling {
     let url = url::Url::parse(server_url).expect("postgres URL");
     let admin = sqlx::PgPool::connect(server_url)
         .await
@@ -84,7 +91,7 @@ pub async fn pgbench(
         .query_pairs()
         .find(|(k, _)| k == "sslmode")
         .map_or("prefer".to_string(), |(_, v)| v.into_owned());
-    let output = Command::new("pgbench")
+    let child = Command::new("pgbench")
         .env("PGSSLMODE", sslmode)
         .args(["-h", url.host_str().unwrap_or("127.0.0.1")])
         .args(["-p", &url.port().unwrap_or(5432).to_string()])
@@ -102,24 +109,42 @@ pub async fn pgbench(
         .arg(&script)
         .arg(database)
         .env("PGPASSWORD", url.password().unwrap_or_default())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run pgbench (apt install postgresql-contrib or postgresql-client)");
+    // The server's CPU over the measured part of the run, ending before pgbench's connections
+    // close and take their backends' time with them.
+    tokio::time::sleep(load.warmup).await;
+    let cpu_before = cpu_time_of_all("postgres");
+    let window = load.measure.saturating_sub(Duration::from_millis(200));
+    tokio::time::sleep(window).await;
+    let cpu = cpu_time_of_all("postgres").saturating_sub(cpu_before);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("wait for pgbench")
+        .expect("pgbench's output");
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
         "pgbench failed: {text}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    text.lines()
+    let rate: f64 = text
+        .lines()
         .find_map(|l| l.strip_prefix("tps = "))
         .and_then(|l| l.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .expect("pgbench printed its tps")
+        .expect("pgbench printed its tps");
+    Ceiling {
+        rate,
+        postgres_us: Some(cpu.as_secs_f64() * 1e6 / (rate * window.as_secs_f64()).max(1.0)),
+    }
 }
 
 /// The SQLite counterpart: `concurrency` tasks inserting one order-sized row per transaction
 /// through one writer connection (as the gateway writes), WAL mode with synchronous=FULL.
-pub async fn sqlite_inserts(file: &Path, order_json: &str, load: Load) -> f64 {
+pub async fn sqlite_inserts(file: &Path, order_json: &str, load: Load) -> Ceiling {
     let options = SqliteConnectOptions::new()
         .filename(file)
         .create_if_missing(true)
@@ -170,5 +195,8 @@ pub async fn sqlite_inserts(file: &Path, order_json: &str, load: Load) -> f64 {
         task.await.expect("insert task");
     }
     pool.close().await;
-    count as f64 / seconds
+    Ceiling {
+        rate: count as f64 / seconds,
+        postgres_us: None,
+    }
 }

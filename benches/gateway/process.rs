@@ -20,6 +20,44 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// User + system CPU time in a `/proc/<pid>/stat` line.
+fn cpu_time_in_stat(stat: &str) -> Duration {
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // Linux reports in USER_HZ, which is 100 on every mainstream build.
+    Duration::from_millis(ticks * 10)
+}
+
+/// User + system CPU time used so far by all living processes whose command is `command`
+/// (`postgres`: the server and every backend, which the benchmark does not start itself). A
+/// process that exits takes its time with it, so compare only windows in which none does.
+pub fn cpu_time_of_all(command: &str) -> Duration {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            stat.split_once(" (")
+                .and_then(|(_, rest)| rest.rsplit_once(')'))
+                .is_some_and(|(name, _)| name == command)
+        })
+        .map(|stat| cpu_time_in_stat(&stat))
+        .sum()
+}
+
 /// A process the benchmark started and measures.
 pub struct Measured {
     child: Child,
@@ -117,16 +155,7 @@ impl Measured {
 
     /// User + system CPU time used so far.
     pub fn cpu_time(&self) -> Duration {
-        let stat = self.proc_file("stat");
-        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: u64 = [11, 12]
-            .iter()
-            .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
-            .sum();
-        // Linux reports in USER_HZ, which is 100 on every mainstream build.
-        Duration::from_millis(ticks * 10)
+        cpu_time_in_stat(&self.proc_file("stat"))
     }
 
     /// SIGTERM, then wait for the exit.

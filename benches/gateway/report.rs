@@ -4,6 +4,7 @@
 use std::{fmt::Write, process::Command, time::Duration};
 
 use crate::{
+    ceilings::Ceiling,
     loadgen::{percentile_us, Load, Stats},
     scenarios::{Callbacks, Deliveries, Idle, OrderLevel},
 };
@@ -14,8 +15,8 @@ pub struct Section {
     pub levels: Vec<OrderLevel>,
     /// Open loop at a steady offered rate.
     pub paced: Option<OrderLevel>,
-    /// The database's single-row inserts per second, per level.
-    pub ceilings: Vec<f64>,
+    /// The database's single-row inserts, per level.
+    pub ceilings: Vec<Ceiling>,
     /// The trivial handler's requests per second, per level.
     pub trivial: Vec<f64>,
     pub idle: Idle,
@@ -149,14 +150,14 @@ fn targets(sections: &[Section]) -> Vec<Target> {
             );
             let steady = s.paced.as_ref().map(|p| SteadyRate::of(&p.load, &p.stats));
             if s.database == "postgres" {
-                let ratio = rate / s.ceilings[i];
+                let ratio = rate / s.ceilings[i].rate;
                 targets.push(Target {
                     what: format!("Postgres order path at {} clients: ≥ 40 % of pgbench's insert rate, p99 ≤ 25 ms, 0 errors", top.load.concurrency),
                     measured: format!(
                         "{:.0} orders/s = {:.0} % of {:.0} inserts/s; p99 {p99:.1} ms; {errors} errors{}",
                         rate,
                         ratio * 100.0,
-                        s.ceilings[i],
+                        s.ceilings[i].rate,
                         steady.as_ref().map(|s| format!(" (at {}: p99 {:.1} ms)", s.offered, s.p99)).unwrap_or_default()
                     ),
                     met: ratio >= 0.40 && p99 <= 25.0 && errors == 0,
@@ -262,6 +263,33 @@ fn targets(sections: &[Section]) -> Vec<Target> {
     targets
 }
 
+/// CPU time per order in each closed-loop level, beside the database's own per insert: where an
+/// order's cost goes, in figures that depend less on what else the machine is doing than rates.
+fn cpu_table(s: &Section) -> String {
+    let us = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
+    let mut out = String::from(
+        "CPU time per order in the closed-loop rows (user + system, measured window), µs:\n\n\
+         | clients | gateway per order | Postgres server per order | Postgres server per pgbench insert |\n\
+         |---:|---:|---:|---:|\n",
+    );
+    for (l, ceiling) in s.levels.iter().zip(&s.ceilings) {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} |",
+            l.load.concurrency,
+            l.cpu.gateway_us,
+            us(l.cpu.postgres_us),
+            us(ceiling.postgres_us),
+        );
+    }
+    if s.levels.iter().all(|l| l.cpu.postgres_us.is_none()) {
+        out.push_str(
+            "\nSQLite runs inside the gateway, so its work is part of the gateway's figure.\n",
+        );
+    }
+    out
+}
+
 pub fn render(sections: &[Section], took: Duration) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmark results\n\nProduced by `scripts/bench` (issue 5). The gateway is the release build, started by the benchmark on a fresh database per scenario, with default settings; the load generator, the ATS receiver and the vendor fake run in the benchmark's own process on the same machine, over loopback.\n\n## Machine\n\n{}", machine());
@@ -286,8 +314,8 @@ pub fn render(sections: &[Section], took: Duration) -> String {
                 latency_cells(&l.stats),
                 l.stats.errors,
                 l.peak_rss_mib,
-                s.ceilings[i],
-                100.0 * rate / s.ceilings[i],
+                s.ceilings[i].rate,
+                100.0 * rate / s.ceilings[i].rate,
                 s.trivial[i],
                 100.0 * rate / s.trivial[i],
             );
@@ -311,6 +339,7 @@ pub fn render(sections: &[Section], took: Duration) -> String {
             );
             let _ = writeln!(out, "\nThe last row is open loop: orders are sent at a steady {} whatever the answers do, and each latency counts from when its order was due; {}.", p.load.rate.map(|r| format!("{r:.0}/s")).unwrap_or_default(), wake_lateness(&p.stats));
         }
+        let _ = writeln!(out, "\n{}", cpu_table(s));
         if let Some(d) = &s.deliveries {
             let delays = &d.flow_delays_us;
             let _ = writeln!(out, "\n### Deliveries to a local receiver answering 200\n");

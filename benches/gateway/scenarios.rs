@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::{
     loadgen::{self, Load, MakeRequest, Stats},
-    process::{Measured, Tenant},
+    process::{cpu_time_of_all, Measured, Tenant},
     results_path::{delays_us, in_progress_callback, FakeInterviewMocha, Receiver},
     Database,
 };
@@ -63,6 +63,38 @@ pub struct OrderLevel {
     pub load: Load,
     pub stats: Stats,
     pub peak_rss_mib: f64,
+    pub cpu: CpuPerOrder,
+}
+
+/// CPU time per answered order during the measured window, microseconds: what an order costs,
+/// whatever else the shared machine is doing. On SQLite the database works inside the gateway.
+pub struct CpuPerOrder {
+    pub gateway_us: f64,
+    /// The Postgres server (all its processes), when the database is Postgres.
+    pub postgres_us: Option<f64>,
+}
+
+/// The CPU the gateway and the Postgres server use in `load`'s measured window (it starts after
+/// the warm-up, as the load generator's does).
+async fn cpu_in_window(
+    load: Load,
+    gateway: &Measured,
+    postgres: bool,
+) -> (Duration, Option<Duration>) {
+    let sample = || {
+        (
+            gateway.cpu_time(),
+            postgres.then(|| cpu_time_of_all("postgres")),
+        )
+    };
+    tokio::time::sleep(load.warmup).await;
+    let before = sample();
+    tokio::time::sleep(load.measure).await;
+    let after = sample();
+    (
+        after.0.saturating_sub(before.0),
+        after.1.zip(before.1).map(|(a, b)| a.saturating_sub(b)),
+    )
 }
 
 pub struct Idle {
@@ -88,13 +120,20 @@ pub async fn order_path(
     let mut levels = Vec::new();
     for (i, load) in loads.iter().chain(&paced).enumerate() {
         gateway.reset_peak_rss();
-        let stats = loadgen::run(
-            *load,
-            place_orders(&gateway, &tenant, &template, &format!("c{i}")),
-        )
-        .await;
+        let (stats, (gateway_cpu, postgres_cpu)) = tokio::join!(
+            loadgen::run(
+                *load,
+                place_orders(&gateway, &tenant, &template, &format!("c{i}")),
+            ),
+            cpu_in_window(*load, &gateway, matches!(db, Database::Postgres { .. })),
+        );
+        let per_order = |cpu: Duration| cpu.as_secs_f64() * 1e6 / stats.ok.max(1) as f64;
         levels.push(OrderLevel {
             load: *load,
+            cpu: CpuPerOrder {
+                gateway_us: per_order(gateway_cpu),
+                postgres_us: postgres_cpu.map(per_order),
+            },
             stats,
             peak_rss_mib: gateway.peak_rss_mib(),
         });
