@@ -39,6 +39,8 @@ pub struct Ceiling {
     pub rate: f64,
     /// The Postgres server's CPU time per insert, microseconds (Postgres only).
     pub postgres_us: Option<f64>,
+    /// pgbench's own CPU time per insert, microseconds (Postgres only).
+    pub client_us: Option<f64>,
 }
 
 /// `pgbench` running a one-INSERT script (an order-sized JSON row, autocommit) on a fresh
@@ -116,10 +118,11 @@ pub async fn pgbench(
     // The server's CPU over the measured part of the run, ending before pgbench's connections
     // close and take their backends' time with them.
     tokio::time::sleep(load.warmup).await;
-    let cpu_before = cpu_time_of_all("postgres");
+    let before = (cpu_time_of_all("postgres"), cpu_time_of_all("pgbench"));
     let window = load.measure.saturating_sub(Duration::from_millis(200));
     tokio::time::sleep(window).await;
-    let cpu = cpu_time_of_all("postgres").saturating_sub(cpu_before);
+    let server_cpu = cpu_time_of_all("postgres").saturating_sub(before.0);
+    let client_cpu = cpu_time_of_all("pgbench").saturating_sub(before.1);
     let output = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .expect("wait for pgbench")
@@ -136,9 +139,12 @@ pub async fn pgbench(
         .and_then(|l| l.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .expect("pgbench printed its tps");
+    let per_insert =
+        |cpu: Duration| Some(cpu.as_secs_f64() * 1e6 / (rate * window.as_secs_f64()).max(1.0));
     Ceiling {
         rate,
-        postgres_us: Some(cpu.as_secs_f64() * 1e6 / (rate * window.as_secs_f64()).max(1.0)),
+        postgres_us: per_insert(server_cpu),
+        client_us: per_insert(client_cpu),
     }
 }
 
@@ -198,5 +204,6 @@ pub async fn sqlite_inserts(file: &Path, order_json: &str, load: Load) -> Ceilin
     Ceiling {
         rate: count as f64 / seconds,
         postgres_us: None,
+        client_us: None,
     }
 }

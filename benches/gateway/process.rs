@@ -58,6 +58,11 @@ pub fn cpu_time_of_all(command: &str) -> Duration {
         .sum()
 }
 
+/// User + system CPU time this benchmark process (load generator, fakes, receiver) used so far.
+pub fn own_cpu_time() -> Duration {
+    cpu_time_in_stat(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
+}
+
 /// A process the benchmark started and measures.
 pub struct Measured {
     child: Child,

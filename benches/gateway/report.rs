@@ -268,18 +268,20 @@ fn targets(sections: &[Section]) -> Vec<Target> {
 fn cpu_table(s: &Section) -> String {
     let us = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
     let mut out = String::from(
-        "CPU time per order in the closed-loop rows (user + system, measured window), µs:\n\n\
-         | clients | gateway per order | Postgres server per order | Postgres server per pgbench insert |\n\
-         |---:|---:|---:|---:|\n",
+        "CPU time per order in the closed-loop rows (user + system over the measured window), µs:\n\n\
+         | clients | gateway | Postgres server | load generator | Postgres server per pgbench insert | pgbench per insert |\n\
+         |---:|---:|---:|---:|---:|---:|\n",
     );
     for (l, ceiling) in s.levels.iter().zip(&s.ceilings) {
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {} |",
+            "| {} | {:.0} | {} | {:.0} | {} | {} |",
             l.load.concurrency,
             l.cpu.gateway_us,
             us(l.cpu.postgres_us),
+            l.cpu.load_generator_us,
             us(ceiling.postgres_us),
+            us(ceiling.client_us),
         );
     }
     if s.levels.iter().all(|l| l.cpu.postgres_us.is_none()) {

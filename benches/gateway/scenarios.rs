@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::{
     loadgen::{self, Load, MakeRequest, Stats},
-    process::{cpu_time_of_all, Measured, Tenant},
+    process::{cpu_time_of_all, own_cpu_time, Measured, Tenant},
     results_path::{delays_us, in_progress_callback, FakeInterviewMocha, Receiver},
     Database,
 };
@@ -72,29 +72,49 @@ pub struct CpuPerOrder {
     pub gateway_us: f64,
     /// The Postgres server (all its processes), when the database is Postgres.
     pub postgres_us: Option<f64>,
+    /// This benchmark's own process: the load generator sending the orders and reading answers.
+    pub load_generator_us: f64,
 }
 
-/// The CPU the gateway and the Postgres server use in `load`'s measured window (it starts after
-/// the warm-up, as the load generator's does).
-async fn cpu_in_window(
-    load: Load,
-    gateway: &Measured,
-    postgres: bool,
-) -> (Duration, Option<Duration>) {
-    let sample = || {
-        (
-            gateway.cpu_time(),
-            postgres.then(|| cpu_time_of_all("postgres")),
-        )
-    };
-    tokio::time::sleep(load.warmup).await;
-    let before = sample();
-    tokio::time::sleep(load.measure).await;
-    let after = sample();
-    (
-        after.0.saturating_sub(before.0),
-        after.1.zip(before.1).map(|(a, b)| a.saturating_sub(b)),
-    )
+/// CPU time used in a measured window: the gateway's, the Postgres server's (when on Postgres)
+/// and this process's.
+struct CpuUse {
+    gateway: Duration,
+    postgres: Option<Duration>,
+    load_generator: Duration,
+}
+
+impl CpuUse {
+    /// The CPU `gateway`, the Postgres server and this process use in `load`'s measured window
+    /// (it starts after the warm-up, as the load generator's does).
+    async fn in_window(load: Load, gateway: &Measured, postgres: bool) -> Self {
+        let sample = || Self {
+            gateway: gateway.cpu_time(),
+            postgres: postgres.then(|| cpu_time_of_all("postgres")),
+            load_generator: own_cpu_time(),
+        };
+        tokio::time::sleep(load.warmup).await;
+        let before = sample();
+        tokio::time::sleep(load.measure).await;
+        let after = sample();
+        Self {
+            gateway: after.gateway.saturating_sub(before.gateway),
+            postgres: after
+                .postgres
+                .zip(before.postgres)
+                .map(|(a, b)| a.saturating_sub(b)),
+            load_generator: after.load_generator.saturating_sub(before.load_generator),
+        }
+    }
+
+    fn per_order(&self, orders: u64) -> CpuPerOrder {
+        let us = |cpu: Duration| cpu.as_secs_f64() * 1e6 / orders.max(1) as f64;
+        CpuPerOrder {
+            gateway_us: us(self.gateway),
+            postgres_us: self.postgres.map(us),
+            load_generator_us: us(self.load_generator),
+        }
+    }
 }
 
 pub struct Idle {
@@ -120,20 +140,16 @@ pub async fn order_path(
     let mut levels = Vec::new();
     for (i, load) in loads.iter().chain(&paced).enumerate() {
         gateway.reset_peak_rss();
-        let (stats, (gateway_cpu, postgres_cpu)) = tokio::join!(
+        let (stats, cpu) = tokio::join!(
             loadgen::run(
                 *load,
                 place_orders(&gateway, &tenant, &template, &format!("c{i}")),
             ),
-            cpu_in_window(*load, &gateway, matches!(db, Database::Postgres { .. })),
+            CpuUse::in_window(*load, &gateway, matches!(db, Database::Postgres { .. })),
         );
-        let per_order = |cpu: Duration| cpu.as_secs_f64() * 1e6 / stats.ok.max(1) as f64;
         levels.push(OrderLevel {
             load: *load,
-            cpu: CpuPerOrder {
-                gateway_us: per_order(gateway_cpu),
-                postgres_us: postgres_cpu.map(per_order),
-            },
+            cpu: cpu.per_order(stats.ok),
             stats,
             peak_rss_mib: gateway.peak_rss_mib(),
         });
