@@ -268,7 +268,44 @@ async fn callbacks_for_one_order_share_one_reread_after_the_delay(db: TestDb) {
     assert!(next_poll < chrono::Utc::now() + chrono::Duration::minutes(70));
 }
 
+async fn a_burst_of_invitations_comes_due_spread_over_the_interval(db: TestDb) {
+    let app = TestApp::spawn_with(&db, &["--poll-interval", "1h"]).await;
+    let fake = MockServer::start().await;
+    let before = chrono::Utc::now();
+    let mut first_polls = Vec::new();
+    for n in 0..12u64 {
+        let order = place(&app, &fake, &format!("{}", 40 + n), 9000 + n).await;
+        let next_poll = app
+            .gateway
+            .store
+            .get_order(order.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .next_poll_at
+            .expect("a TestGorilla order is polled");
+        first_polls.push(next_poll);
+    }
+    let after = chrono::Utc::now();
+    let hour = chrono::Duration::hours(1);
+    for at in &first_polls {
+        assert!(
+            *at >= before + hour && *at <= after + hour * 6 / 5,
+            "first poll an interval later, plus up to 20 %: {at} (placed {before}..{after})"
+        );
+    }
+    let (first, last) = (
+        first_polls.iter().min().unwrap(),
+        first_polls.iter().max().unwrap(),
+    );
+    assert!(
+        *last - *first >= chrono::Duration::minutes(1),
+        "orders placed within a second come due minutes apart, not at one moment: {first_polls:?}"
+    );
+}
+
 on_both_databases!(
+    a_burst_of_invitations_comes_due_spread_over_the_interval,
     callbacks_for_one_order_share_one_reread_after_the_delay,
     a_slow_vendor_answer_does_not_hold_up_other_polls,
     shutdown_gives_back_the_polls_it_cuts_short,

@@ -228,16 +228,17 @@ pub trait Provider: Send + Sync {
     fn first_poll_after(&self, account: &AccountContext, order: &OrderRequest) -> Option<Duration>;
 }
 
-/// The adapters of this process, by kind.
+/// The adapters of this process, by kind. Shared, not copied: the gateway's state is cloned for
+/// every request.
 #[derive(Clone)]
 pub struct Providers {
-    by_kind: HashMap<ProviderKind, Arc<dyn Provider>>,
+    by_kind: Arc<HashMap<ProviderKind, Arc<dyn Provider>>>,
 }
 
 impl Providers {
     pub fn new(adapters: Vec<Arc<dyn Provider>>) -> Self {
         Self {
-            by_kind: adapters.into_iter().map(|a| (a.kind(), a)).collect(),
+            by_kind: Arc::new(adapters.into_iter().map(|a| (a.kind(), a)).collect()),
         }
     }
 

@@ -36,6 +36,13 @@ pub fn spread(delay: std::time::Duration, fraction: f64) -> std::time::Duration 
     delay.mul_f64(rand::thread_rng().gen_range((1.0 - fraction)..=(1.0 + fraction)))
 }
 
+/// `delay` lengthened randomly by up to `fraction` of itself: the spread of `spread` for a wait
+/// that must not end early (a sandbox order completes only once its delay has passed).
+pub fn spread_later(delay: std::time::Duration, fraction: f64) -> std::time::Duration {
+    use rand::Rng;
+    delay.mul_f64(rand::thread_rng().gen_range(1.0..=(1.0 + fraction)))
+}
+
 /// Wakes this process's workers when work was queued, so that they need not wait for their
 /// next look at the database.
 #[derive(Default)]

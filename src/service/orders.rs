@@ -221,10 +221,12 @@ impl Gateway {
         let at = now();
         match placed {
             Ok(invitation) => {
+                // Each order on its own, so that a campaign inviting thousands at once does not
+                // have them all read from the vendor at one moment an interval later.
                 let next_poll_at = caller
                     .provider
                     .first_poll_after(&caller.context, &order.request)
-                    .and_then(|d| chrono::Duration::from_std(d).ok())
+                    .and_then(|d| chrono::Duration::from_std(super::spread_later(d, 0.2)).ok())
                     .map(|d| at + d);
                 let mut invited = order.clone();
                 invited.remote_id = Some(invitation.remote_id.clone());
