@@ -10,9 +10,22 @@
 //! the busiest, come in two shapes chosen by `order_writes`: one statement on Postgres, whose
 //! data-modifying `WITH` clauses SQLite lacks, and a transaction on SQLite.
 
-pub(super) const ORDER_COLUMNS: &str = "id, project_id, account_id, provider, client_key, request_hash, status, \
-    package_id, candidate_email, remote_id, test_url, results_update_url, request, provider_data, result, \
-    failure_reason, next_poll_at, callback_token_hash, created_at, updated_at";
+macro_rules! order_row_columns {
+    () => {
+        "id, project_id, account_id, provider, client_key, request_hash, status, package_id, \
+         candidate_email, remote_id, test_url, results_update_url, request, provider_data, result, \
+         failure_reason, callback_token_hash, created_at, updated_at"
+    };
+}
+
+/// The columns of an order's own row. Its next poll is kept apart, in `order_polls`.
+pub(super) const ORDER_ROW_COLUMNS: &str = order_row_columns!();
+
+/// An order with its next poll, for `SELECT … FROM orders`.
+pub(super) const ORDER_COLUMNS: &str = concat!(
+    order_row_columns!(),
+    ", (SELECT due_at FROM order_polls WHERE order_polls.order_id = orders.id) AS next_poll_at"
+);
 
 pub(super) const DELIVERY_COLUMNS: &str =
     "id, order_id, project_id, url, body, status, attempts, next_attempt_at, \
@@ -21,21 +34,30 @@ pub(super) const DELIVERY_COLUMNS: &str =
 /// A new order; bound by `bind_new_order`. Does nothing when the account already has the key.
 pub(super) const INSERT_ORDER: &str = "INSERT INTO orders (id, project_id, account_id, provider, client_key, \
     request_hash, status, package_id, candidate_email, remote_id, test_url, results_update_url, request, \
-    provider_data, result, failure_reason, next_poll_at, created_at, updated_at, callback_token_hash) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+    provider_data, result, failure_reason, created_at, updated_at, callback_token_hash) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
     ON CONFLICT (account_id, client_key) DO NOTHING";
 
-/// An order's change, only from the expected status; bound by `bind_order_change`.
-///
-/// An order that stays open and was already due for a re-read (a callback asked for one while a
-/// poll was reading the vendor) stays due rather than waiting for the next regular poll.
+/// An order's change, only from the expected status; bound by `bind_order_change`. Its next poll
+/// (`$9`) is written by `POLL_AFTER_CHANGE`.
 pub(super) const UPDATE_ORDER: &str =
     "UPDATE orders SET status = $3, remote_id = COALESCE($4, remote_id), \
     test_url = COALESCE($5, test_url), provider_data = COALESCE($6, provider_data), \
-    result = COALESCE($7, result), failure_reason = $8, \
-    next_poll_at = CASE WHEN $9 IS NOT NULL AND next_poll_at <= $10 THEN next_poll_at ELSE $9 END, \
-    updated_at = $10 \
+    result = COALESCE($7, result), failure_reason = $8, updated_at = $10 \
     WHERE id = $1 AND status = $2";
+
+/// The next poll after a change ($9; $10 now), completing `INSERT INTO order_polls (order_id,
+/// due_at) SELECT <the order's id>, $9 … WHERE $9 IS NOT NULL`. An order that stays open and was
+/// already due for a re-read (a callback asked for one while a poll was reading the vendor) stays
+/// due rather than waiting for the next regular poll. A change with no next poll deletes the row.
+pub(super) const KEEP_DUE_POLL: &str = "ON CONFLICT (order_id) DO UPDATE SET due_at = \
+    CASE WHEN order_polls.due_at <= $10 THEN order_polls.due_at ELSE excluded.due_at END";
+
+/// Open orders whose poll is due by `$1`, oldest first, at most `$3`; completed by a row-locking
+/// clause where the backend has one.
+pub(super) const DUE_POLLS: &str =
+    "SELECT p.order_id FROM order_polls p JOIN orders o ON o.id = p.order_id \
+    WHERE p.due_at <= $1 AND o.status IN ('invited', 'in_progress') ORDER BY p.due_at LIMIT $3";
 
 /// Older states of an order not yet on their way are replaced by a newer one ($1 order, $2 now).
 pub(super) const SUPERSEDE_PENDING: &str = "UPDATE deliveries SET status = 'superseded', \
@@ -67,7 +89,7 @@ macro_rules! impl_sql_store {
 
         use crate::domain::{AssessmentResult, OrderRequest, OrderStatus};
         use crate::store::sql::{
-            parse_delivery_status, parse_status, DELIVERY_COLUMNS, INSERT_ORDER, NEWER_EXISTS, ORDER_COLUMNS, UPDATE_ORDER,
+            parse_delivery_status, parse_status, DELIVERY_COLUMNS, DUE_POLLS, INSERT_ORDER, KEEP_DUE_POLL, NEWER_EXISTS, ORDER_COLUMNS, UPDATE_ORDER,
         };
         use crate::store::*;
 
@@ -183,7 +205,7 @@ macro_rules! impl_sql_store {
 
         type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
 
-        /// `$1`–`$20` of `INSERT_ORDER`.
+        /// `$1`–`$19` of `INSERT_ORDER`.
         fn bind_new_order<'q>(query: Query<'q>, o: &'q OrderRecord) -> Query<'q> {
             query
                 .bind(o.id)
@@ -202,7 +224,6 @@ macro_rules! impl_sql_store {
                 .bind(Json(&o.provider_data))
                 .bind(o.result.as_ref().map(Json))
                 .bind(&o.failure_reason)
-                .bind(o.next_poll_at)
                 .bind(o.created_at)
                 .bind(o.updated_at)
                 .bind(&o.callback_token_hash)
@@ -420,7 +441,8 @@ macro_rules! impl_sql_store {
 
             async fn find_callback_target(&self, token_hash: &str) -> Result<Option<CallbackTarget>, StoreError> {
                 let Some(row) = sqlx::query(
-                    "SELECT id, provider, remote_id, status, next_poll_at FROM orders WHERE callback_token_hash = $1",
+                    "SELECT o.id, o.provider, o.remote_id, o.status, p.due_at AS next_poll_at FROM orders o \
+                     LEFT JOIN order_polls p ON p.order_id = o.id WHERE o.callback_token_hash = $1",
                 )
                 .bind(token_hash)
                 .fetch_optional(&self.read)
@@ -486,22 +508,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn claim_due_polls(&self, due_by: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
-                sqlx::query(&format!(
-                    "UPDATE orders SET next_poll_at = $2 WHERE id IN ( \
-                       SELECT id FROM orders \
-                       WHERE next_poll_at <= $1 AND status IN ('invited', 'in_progress') \
-                       ORDER BY next_poll_at LIMIT $3 {} \
-                     ) RETURNING {ORDER_COLUMNS}",
-                    $skip_locked
-                ))
-                .bind(due_by)
-                .bind(lease_until)
-                .bind(limit)
-                .fetch_all(&self.write)
-                .await?
-                .iter()
-                .map(order_from)
-                .collect()
+                claim_polls(self, due_by, lease_until, limit).await
             }
 
             async fn list_stale_pending(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
@@ -520,23 +527,34 @@ macro_rules! impl_sql_store {
 
             async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
                 self.write_one(move |conn| Box::pin(async move {
-                    sqlx::query("UPDATE orders SET next_poll_at = $2 WHERE id = $1")
+                    match at {
+                        Some(at) => sqlx::query(
+                            "INSERT INTO order_polls (order_id, due_at) SELECT id, $2 FROM orders WHERE id = $1 \
+                             ON CONFLICT (order_id) DO UPDATE SET due_at = excluded.due_at",
+                        )
                         .bind(id)
-                        .bind(at)
-                        .execute(&mut *conn)
-                        .await?;
+                        .bind(at),
+                        None => sqlx::query("DELETE FROM order_polls WHERE order_id = $1").bind(id),
+                    }
+                    .execute(&mut *conn)
+                    .await?;
                     Ok(())
                 })).await
             }
 
             async fn reschedule_claimed_poll(&self, id: Uuid, lease: DateTime<Utc>, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
                 self.write_one(move |conn| Box::pin(async move {
-                    sqlx::query("UPDATE orders SET next_poll_at = $3 WHERE id = $1 AND next_poll_at = $2")
-                        .bind(id)
-                        .bind(lease)
-                        .bind(at)
-                        .execute(&mut *conn)
-                        .await?;
+                    match at {
+                        Some(at) => sqlx::query("UPDATE order_polls SET due_at = $3 WHERE order_id = $1 AND due_at = $2")
+                            .bind(id)
+                            .bind(lease)
+                            .bind(at),
+                        None => sqlx::query("DELETE FROM order_polls WHERE order_id = $1 AND due_at = $2")
+                            .bind(id)
+                            .bind(lease),
+                    }
+                    .execute(&mut *conn)
+                    .await?;
                     Ok(())
                 })).await
             }
@@ -722,6 +740,13 @@ macro_rules! order_writes_in_transactions {
                 let inserted = bind_new_order(sqlx::query(INSERT_ORDER), &o).execute(&mut *conn).await?;
                 if inserted.rows_affected() == 1 {
                     insert_event(conn, o.id, o.created_at, None, o.status, &event).await?;
+                    if let Some(due_at) = o.next_poll_at {
+                        sqlx::query("INSERT INTO order_polls (order_id, due_at) VALUES ($1, $2)")
+                            .bind(o.id)
+                            .bind(due_at)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
                     return Ok(InsertOrder::Inserted(o));
                 }
                 Ok(InsertOrder::Existing(existing_order(&mut *conn, o.account_id, &o.client_key).await?))
@@ -731,6 +756,18 @@ macro_rules! order_writes_in_transactions {
         async fn write_order_change(store: &$store, id: Uuid, expected: OrderStatus, c: &OrderChange) -> Result<Option<OrderRecord>, StoreError> {
             let c = c.clone();
             store.write_tx(move |conn| Box::pin(async move {
+                // The next poll first, under the same status condition as the change, so that the
+                // order the change returns carries it.
+                let poll = match c.next_poll_at {
+                    Some(_) => format!(
+                        "INSERT INTO order_polls (order_id, due_at) SELECT id, $9 FROM orders \
+                         WHERE id = $1 AND status = $2 AND $9 IS NOT NULL {KEEP_DUE_POLL}"
+                    ),
+                    None => "DELETE FROM order_polls WHERE order_id = $1 \
+                             AND EXISTS (SELECT 1 FROM orders WHERE id = $1 AND status = $2)"
+                        .to_string(),
+                };
+                bind_order_change(sqlx::query(&poll), id, expected, &c).execute(&mut *conn).await?;
                 let row = bind_order_change(sqlx::query(&format!("{UPDATE_ORDER} RETURNING {ORDER_COLUMNS}")), id, expected, &c)
                     .fetch_optional(&mut *conn)
                     .await?;
@@ -758,6 +795,26 @@ macro_rules! order_writes_in_transactions {
                 Ok(Some(order))
             })).await
         }
+
+        /// Claims due polls: the claim, then each claimed order read on its own (no
+        /// data-modifying `WITH` here to return them with the claim).
+        async fn claim_polls(store: &$store, due_by: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
+            let claimed: Vec<Uuid> = sqlx::query_scalar(&format!(
+                "UPDATE order_polls SET due_at = $2 WHERE order_id IN ({DUE_POLLS}) RETURNING order_id"
+            ))
+            .bind(due_by)
+            .bind(lease_until)
+            .bind(limit)
+            .fetch_all(&store.write)
+            .await?;
+            let mut orders = Vec::with_capacity(claimed.len());
+            for id in claimed {
+                if let Some(order) = store.get_order(id).await? {
+                    orders.push(order);
+                }
+            }
+            Ok(orders)
+        }
     };
 }
 
@@ -769,18 +826,27 @@ pub(super) use order_writes_in_transactions;
 /// clauses share one snapshot: the superseding UPDATE cannot see the delivery inserted beside it.
 macro_rules! order_writes_in_one_statement {
     ($store:ident, $db:ty) => {
+        use crate::store::sql::ORDER_ROW_COLUMNS;
+
         async fn write_new_order(store: &$store, o: &OrderRecord, event: &NewEvent) -> Result<InsertOrder, StoreError> {
+            // Clauses for work a write does not have are left out rather than skipped by a
+            // condition: Postgres sets up every clause of a statement each time it runs it.
+            let new_poll = match o.next_poll_at {
+                Some(_) => ", new_poll AS (INSERT INTO order_polls (order_id, due_at) SELECT id, $22 FROM new_order)",
+                None => "",
+            };
             let inserted: i64 = bind_new_order(
                 sqlx::query(&format!(
                     "WITH new_order AS ({INSERT_ORDER} RETURNING id), \
                      new_event AS (INSERT INTO order_events (order_id, at, from_status, to_status, message, data) \
-                       SELECT id, $18, NULL, $7, $21, $22 FROM new_order) \
+                       SELECT id, $17, NULL, $7, $20, $21 FROM new_order){new_poll} \
                      SELECT count(*) FROM new_order"
                 )),
                 o,
             )
             .bind(&event.message)
             .bind(Json(&event.data))
+            .bind(o.next_poll_at)
             .fetch_one(&store.write)
             .await?
             .try_get(0)?;
@@ -792,20 +858,31 @@ macro_rules! order_writes_in_one_statement {
 
         async fn write_order_change(store: &$store, id: Uuid, expected: OrderStatus, c: &OrderChange) -> Result<Option<OrderRecord>, StoreError> {
             let delivery = c.delivery.as_ref();
-            bind_order_change(
-                sqlx::query(&format!(
-                    "WITH changed AS ({UPDATE_ORDER} RETURNING {ORDER_COLUMNS}), \
-                     new_event AS (INSERT INTO order_events (order_id, at, from_status, to_status, message, data) \
-                       SELECT id, $10, $2, $3, $11, $12 FROM changed), \
-                     superseded AS ({SUPERSEDE_PENDING_AFTER_CHANGE}), \
+            let new_delivery = match delivery {
+                Some(_) => ", superseded AS (UPDATE deliveries SET status = 'superseded', next_attempt_at = NULL, \
+                       updated_at = $10 WHERE EXISTS (SELECT 1 FROM changed) AND order_id = $1 \
+                       AND status = 'pending' AND (locked_until IS NULL OR locked_until < $10)), \
                      new_delivery AS (INSERT INTO deliveries (id, order_id, project_id, url, body, status, attempts, \
                        next_attempt_at, locked_until, last_error, created_at, updated_at, delivered_at) \
-                       SELECT $13, id, project_id, $14, $15, 'pending', 0, $10, NULL, NULL, $10, $10, NULL \
-                       FROM changed WHERE $13 IS NOT NULL) \
-                     SELECT {ORDER_COLUMNS} FROM changed",
-                    SUPERSEDE_PENDING_AFTER_CHANGE = "UPDATE deliveries SET status = 'superseded', next_attempt_at = NULL, \
-                       updated_at = $10 WHERE $13 IS NOT NULL AND EXISTS (SELECT 1 FROM changed) AND order_id = $1 \
-                       AND status = 'pending' AND (locked_until IS NULL OR locked_until < $10)",
+                       SELECT $13, id, project_id, $14, $15, 'pending', 0, $10, NULL, NULL, $10, $10, NULL FROM changed)",
+                None => "",
+            };
+            let (poll, next_poll_at) = match c.next_poll_at {
+                Some(_) => (
+                    format!(", poll_set AS (INSERT INTO order_polls (order_id, due_at) SELECT id, $9 FROM changed {KEEP_DUE_POLL} RETURNING due_at)"),
+                    "(SELECT due_at FROM poll_set)",
+                ),
+                None => (
+                    ", poll_unset AS (DELETE FROM order_polls WHERE order_id IN (SELECT id FROM changed))".to_string(),
+                    "CAST(NULL AS timestamptz)",
+                ),
+            };
+            bind_order_change(
+                sqlx::query(&format!(
+                    "WITH changed AS ({UPDATE_ORDER} RETURNING {ORDER_ROW_COLUMNS}), \
+                     new_event AS (INSERT INTO order_events (order_id, at, from_status, to_status, message, data) \
+                       SELECT id, $10, $2, $3, $11, $12 FROM changed){new_delivery}{poll} \
+                     SELECT {ORDER_ROW_COLUMNS}, {next_poll_at} AS next_poll_at FROM changed"
                 )),
                 id,
                 expected,
@@ -820,6 +897,25 @@ macro_rules! order_writes_in_one_statement {
             .await?
             .map(|row| order_from(&row))
             .transpose()
+        }
+
+        /// Claims due polls and returns the claimed orders in one statement; rows another worker
+        /// has locked are skipped.
+        async fn claim_polls(store: &$store, due_by: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
+            sqlx::query(&format!(
+                "WITH claimed AS (UPDATE order_polls SET due_at = $2 \
+                   WHERE order_id IN ({DUE_POLLS} FOR UPDATE OF p SKIP LOCKED) RETURNING order_id, due_at) \
+                 SELECT {ORDER_ROW_COLUMNS}, claimed.due_at AS next_poll_at \
+                 FROM orders JOIN claimed ON claimed.order_id = orders.id"
+            ))
+            .bind(due_by)
+            .bind(lease_until)
+            .bind(limit)
+            .fetch_all(&store.write)
+            .await?
+            .iter()
+            .map(order_from)
+            .collect()
         }
     };
 }
