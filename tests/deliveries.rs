@@ -14,7 +14,7 @@ use common::{
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use wiremock::{
-    matchers::{method, path},
+    matchers::{method, path, query_param},
     Mock, MockServer, Request, Respond, ResponseTemplate,
 };
 
@@ -528,9 +528,15 @@ async fn a_testinvite_callback_leads_to_the_normalized_result(db: TestDb) {
             "ticketId": "c_1", "status": "COMPLETE", "ignored": false,
             "result": {"completedAt": 1737000000, "scoreboard": {"pointsAchieved": 9, "maxAchievablePoints": 10, "achievementRatio": 0.9}}}],
             "pagination": {"next": null}}))).mount(&fake).await;
-    Mock::given(method("GET")).and(path("/api/integration/rest/v1/tasks"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tasks": [{"taskId": "t_1", "steps": [{"id": "s_1", "active": true}]}], "pagination": {"next": null}})))
-        .mount(&fake).await;
+    Mock::given(method("GET"))
+        .and(path("/api/integration/rest/v1/tasks/t_1"))
+        .and(query_param("mode", "detailed"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"taskId": "t_1", "title": "Java", "createdAt": 1736899200,
+            "steps": [{"id": "s_1", "active": true}]}),
+        ))
+        .mount(&fake)
+        .await;
     let token = app
         .gateway
         .callback_token(created["id"].as_str().unwrap().parse().unwrap());

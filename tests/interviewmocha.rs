@@ -34,11 +34,37 @@ fn folded(body: &[u8]) -> Map<String, Value> {
         .collect()
 }
 
-/// iMocha's invite endpoint: validates the body, and gives the same (link, email) the same invitation.
-#[derive(Clone, Default)]
+/// iMocha's invite endpoint: validates the body, and gives the same (link, email) the same
+/// invitation, answering its current state (reference/providers.md §3.4): a cancelled or expired
+/// one becomes `Pending` again, a finished one comes back as it is.
+#[derive(Clone)]
 struct InviteEndpoint {
     invitations: Arc<Mutex<HashMap<(String, String), u64>>>,
+    /// The state of each invitation at iMocha; `Pending` unless a test sets another.
+    states: Arc<Mutex<HashMap<u64, String>>>,
     delay: Option<Duration>,
+    first_id: u64,
+    /// Whether the answer carries `status` (the newer copy of iMocha's page shows it, the older
+    /// does not).
+    with_status: bool,
+}
+
+impl Default for InviteEndpoint {
+    fn default() -> Self {
+        Self {
+            invitations: Arc::default(),
+            states: Arc::default(),
+            delay: None,
+            first_id: 2_807_324,
+            with_status: true,
+        }
+    }
+}
+
+impl InviteEndpoint {
+    fn set_state(&self, id: u64, state: &str) {
+        self.states.lock().unwrap().insert(id, state.into());
+    }
 }
 
 impl Respond for InviteEndpoint {
@@ -55,12 +81,20 @@ impl Respond for InviteEndpoint {
                 .set_body_json(json!({"errors": ["'Email' must not be empty."]}));
         }
         let mut invitations = self.invitations.lock().unwrap();
-        let next = 2_807_324 + invitations.len() as u64;
+        let next = self.first_id + invitations.len() as u64;
         let id = *invitations
             .entry((request.url.path().to_string(), email))
             .or_insert(next);
-        let reply = ResponseTemplate::new(201).set_body_json(json!({
-            "testInvitationId": id, "testUrl": format!("https://test.imocha.io/IMInstructions?inv={id}"), "status": "Pending"}));
+        let mut states = self.states.lock().unwrap();
+        let state = states.entry(id).or_insert_with(|| "Pending".into());
+        if matches!(state.as_str(), "Cancelled" | "Expired") {
+            *state = "Pending".into();
+        }
+        let mut answer = json!({"testInvitationId": id, "testUrl": format!("https://test.imocha.io/IMInstructions?inv={id}")});
+        if self.with_status {
+            answer["status"] = json!(state);
+        }
+        let reply = ResponseTemplate::new(201).set_body_json(answer);
         match self.delay {
             Some(delay) => reply.set_delay(delay),
             None => reply,
@@ -245,7 +279,10 @@ async fn an_order_invites_by_test_link_with_the_callback_url(db: TestDb) {
     Mock::given(method("POST"))
         .and(path("/v3/tests/1134601/invite"))
         .and(header("x-api-key", KEY))
-        .respond_with(InviteEndpoint::default())
+        .respond_with(InviteEndpoint {
+            first_id: 3_100_000,
+            ..InviteEndpoint::default()
+        })
         .expect(1)
         .mount(&fake)
         .await;
@@ -281,6 +318,7 @@ async fn a_lost_answer_is_recovered_by_inviting_again(db: TestDb) {
         .respond_with(InviteEndpoint {
             invitations: invitations.clone(),
             delay: Some(Duration::from_secs(2)),
+            ..InviteEndpoint::default()
         })
         .up_to_n_times(1)
         .mount(&fake)
@@ -289,7 +327,7 @@ async fn a_lost_answer_is_recovered_by_inviting_again(db: TestDb) {
         .and(path("/v3/tests/303076/testlinks/201044/invite"))
         .respond_with(InviteEndpoint {
             invitations: invitations.clone(),
-            delay: None,
+            ..InviteEndpoint::default()
         })
         .mount(&fake)
         .await;
@@ -343,6 +381,26 @@ async fn vendor_errors_map_to_stackone_errors(db: TestDb) {
             StatusCode::BAD_GATEWAY,
             "Mocha",
         ),
+        // iMocha's 403 means a key without permission, or an operation invalid on the resource.
+        (
+            403,
+            json!({"errors": ["API key doesn't have permission to access this test"]}),
+            StatusCode::BAD_REQUEST,
+            "credentials",
+        ),
+        (
+            403,
+            json!({"errors": ["Operation on resource is invalid"]}),
+            StatusCode::BAD_REQUEST,
+            "Operation on resource is invalid",
+        ),
+        // A spent quota is not a burst: no 429 for the client to retry in a minute.
+        (
+            429,
+            json!({"errors": ["Quota assigned has been exhausted"]}),
+            StatusCode::FORBIDDEN,
+            "quota",
+        ),
     ];
     for (i, (status, body, expected, needle)) in cases.into_iter().enumerate() {
         let mock = Mock::given(method("POST"))
@@ -360,8 +418,19 @@ async fn vendor_errors_map_to_stackone_errors(db: TestDb) {
             .await;
         if expected == StatusCode::TOO_MANY_REQUESTS {
             assert!(response.headers().contains_key("retry-after"));
+        } else {
+            assert!(!response.headers().contains_key("retry-after"));
         }
         let error = expect_error(response, expected, needle).await;
+        if needle == "Operation on resource is invalid" {
+            assert!(
+                !error["message"].as_str().unwrap().contains("credentials"),
+                "{error}"
+            );
+        }
+        if expected == StatusCode::FORBIDDEN {
+            assert_eq!(error["provider_errors"][0]["status"], 429);
+        }
         if status == 401 {
             assert_eq!(error["provider_errors"][0]["status"], 401);
             assert!(!error.to_string().contains(KEY));
@@ -403,6 +472,17 @@ async fn reports_are_normalized(db: TestDb) {
             .respond_with(ResponseTemplate::new(200).set_body_json(body))
     };
 
+    // A report that names another invitation is not this order's, whatever it says.
+    let mut elsewhere = report("Complete", 99.0);
+    elsewhere["testInvitationId"] = json!(1);
+    let foreign = reports(elsewhere).mount_as_scoped(&fake).await;
+    expect_error(
+        order_action(&app, order_id, "refresh").await,
+        StatusCode::BAD_GATEWAY,
+        "another invitation",
+    )
+    .await;
+    drop(foreign);
     let pending = reports(report("Pending", 0.0)).mount_as_scoped(&fake).await;
     assert_eq!(
         expect_json(
@@ -548,7 +628,185 @@ async fn only_pending_invitations_can_be_cancelled(db: TestDb) {
     .await;
 }
 
+/// iMocha answers a second order for the same email on the same link with the first order's
+/// invitation, and a finished attempt as it is: neither becomes the new order's.
+async fn a_new_order_takes_neither_another_order_s_invitation_nor_a_finished_attempt(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({}), &[]).await;
+    let invite = InviteEndpoint::default();
+    Mock::given(method("POST"))
+        .and(path("/v3/tests/303076/invite"))
+        .respond_with(invite.clone())
+        .mount(&fake)
+        .await;
+    let first_body = stackone_order("im-a", "ada@example.com", "303076");
+    let first = expect_json(app.order(&tenant, &first_body).await, StatusCode::OK).await;
+    let first_id = first["id"].as_str().unwrap();
+    assert_eq!(first["remote_id"], "2807324");
+
+    let open = expect_error(
+        app.order(
+            &tenant,
+            &stackone_order("im-b", "ada@example.com", "303076"),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        first_id,
+    )
+    .await;
+    assert!(
+        open["message"].as_str().unwrap().contains("2807324"),
+        "{open}"
+    );
+    // A true replay of the first order is still its own answer.
+    assert_eq!(
+        expect_json(app.order(&tenant, &first_body).await, StatusCode::OK).await,
+        first
+    );
+
+    invite.set_state(2807324, "Complete");
+    let finished = expect_error(
+        app.order(
+            &tenant,
+            &stackone_order("im-c", "ada@example.com", "303076"),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "2807324",
+    )
+    .await;
+    let message = finished["message"].as_str().unwrap();
+    assert!(message.contains("'Complete'"), "{message}");
+    assert_eq!(finished["provider_errors"][0]["raw"]["status"], "Complete");
+
+    let failed = app.admin_get("/admin/orders?status=failed").await;
+    let reasons: Vec<&str> = failed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["failure_reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{failed}");
+    assert!(reasons.iter().all(|r| r.contains("2807324")), "{reasons:?}");
+    let kept = app.admin_get(&format!("/admin/orders/{first_id}")).await;
+    assert_eq!(
+        kept["status"], "invited",
+        "the first order keeps its invitation"
+    );
+}
+
+/// With `reattempt`, a finished attempt is replaced by a fresh one from iMocha's reattempt API.
+async fn the_reattempt_setting_asks_for_a_fresh_attempt(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({"reattempt": true}), &[]).await;
+    let invite = InviteEndpoint::default();
+    Mock::given(method("POST"))
+        .and(path("/v3/tests/303076/testlinks/201044/invite"))
+        .respond_with(invite.clone())
+        .mount(&fake)
+        .await;
+    expect_json(
+        app.order(
+            &tenant,
+            &stackone_order("im-first", "ada@example.com", "303076:201044"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    invite.set_state(2807324, "Test Left");
+    Mock::given(method("POST"))
+        .and(path("/v3/invitations/2807324/reattempt"))
+        .and(header("x-api-key", KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "testInvitationId": 2950001, "testUrl": "https://test.imocha.io/IMInstructions?re=1",
+            "callbackUrlRegistered": "yes", "redirectUrlRegistered": "no"})))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    let again = expect_json(
+        app.order(
+            &tenant,
+            &stackone_order("im-again", "ada@example.com", "303076:201044"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(again["remote_id"], "2950001");
+    assert_eq!(
+        again["test_url"],
+        "https://test.imocha.io/IMInstructions?re=1"
+    );
+    let sent = fake
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path().ends_with("/reattempt"))
+        .unwrap();
+    let body = folded(&sent.body);
+    let order_id: uuid::Uuid = again["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        body["callbackurl"],
+        json!(app.gateway.callback_url("interviewmocha", order_id)),
+        "the fresh attempt reports to the new order"
+    );
+}
+
+/// An invite answer without `status` (the older copy of iMocha's page) is checked against the
+/// invitation's report before an order takes it.
+async fn an_answer_without_a_status_is_checked_against_the_report(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({}), &[]).await;
+    Mock::given(method("POST"))
+        .and(path("/v3/tests/303076/invite"))
+        .respond_with(InviteEndpoint {
+            with_status: false,
+            ..InviteEndpoint::default()
+        })
+        .mount(&fake)
+        .await;
+    let no_report = Mock::given(method("GET"))
+        .and(path("/v3/reports/2807324"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"errors": ["Resource does not exist"]})),
+        )
+        .expect(1)
+        .mount_as_scoped(&fake)
+        .await;
+    let first = expect_json(
+        app.order(
+            &tenant,
+            &stackone_order("im-n1", "ada@example.com", "303076"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(first["remote_id"], "2807324", "no report yet: not started");
+    drop(no_report);
+    Mock::given(method("GET"))
+        .and(path("/v3/reports/2807324"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"testInvitationId": 2807324, "status": "Terminated", "scorePercentage": 12}),
+        ))
+        .mount(&fake)
+        .await;
+    expect_error(
+        app.order(
+            &tenant,
+            &stackone_order("im-n2", "ada@example.com", "303076"),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "'Terminated'",
+    )
+    .await;
+}
+
 on_both_databases!(
+    a_new_order_takes_neither_another_order_s_invitation_nor_a_finished_attempt,
+    the_reattempt_setting_asks_for_a_fresh_attempt,
+    an_answer_without_a_status_is_checked_against_the_report,
     tests_and_their_links_page_through,
     an_order_invites_by_test_link_with_the_callback_url,
     a_lost_answer_is_recovered_by_inviting_again,

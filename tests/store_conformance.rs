@@ -402,6 +402,47 @@ async fn order_changes_are_compare_and_set_with_their_event(db: TestDb) {
     );
 }
 
+async fn the_orders_holding_an_invitation_are_found_within_their_account(db: TestDb) {
+    let store = store(&db).await;
+    let p = project(&store).await;
+    let a = account(&store, p.id).await;
+    let b = account(&store, p.id).await;
+    let invite = |store: DynStore, order: OrderRecord, remote: &'static str| async move {
+        store
+            .insert_order(&order, &NewEvent::new("received"))
+            .await
+            .unwrap();
+        let mut invited = change(OrderStatus::Invited, "invited");
+        invited.remote_id = Some(remote.into());
+        store
+            .update_order(order.id, OrderStatus::Pending, &invited)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let first = invite(store.clone(), order(&a, Some("k1")), "inv-7").await;
+    let second = invite(store.clone(), order(&a, Some("k2")), "inv-7").await;
+    invite(store.clone(), order(&a, Some("k3")), "inv-8").await;
+    invite(store.clone(), order(&b, Some("k1")), "inv-7").await;
+    let holders: Vec<Uuid> = store
+        .list_orders_by_remote_id(a.id, "sandbox", "inv-7")
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(
+        holders,
+        vec![second.id, first.id],
+        "newest first, account a only"
+    );
+    assert!(store
+        .list_orders_by_remote_id(a.id, "testgorilla", "inv-7")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn orders_list_newest_first_with_filters_and_cursor(db: TestDb) {
     let store = store(&db).await;
     let p = project(&store).await;
@@ -946,6 +987,7 @@ async fn dead_deliveries_can_be_queued_again_when_newest(db: TestDb) {
 }
 
 on_both_databases!(
+    the_orders_holding_an_invitation_are_found_within_their_account,
     a_reread_asked_for_during_a_poll_outlives_its_change,
     a_state_change_enqueues_its_delivery_which_is_claimed_once,
     a_newer_state_waits_for_the_older_in_flight_and_replaces_it,

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    expect_error, expect_json, order_action, stackone_order, vendor_tenant, TestApp, TestDb,
+    eventually, expect_error, expect_json, order_action, stackone_order,
+    vendor_lists::TgCandidatures, vendor_tenant, TestApp, TestDb,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -26,6 +27,30 @@ fn candidature(id: u64, status: &str, avg: Value) -> Value {
         "status": status, "stage": "NYE", "created": "2021-09-18T09:16:33.975663+02:00",
         "avg_score": avg, "rating": null, "review": null, "is_hired": false, "reminder_sent": false
     })
+}
+
+/// Another candidate's candidature at assessment 32, invited `minutes` after Ada's (before it when
+/// negative), finished with 99 % when `completed`.
+fn someone(id: u64, minutes: i64, status: &str) -> Value {
+    let ada = chrono::DateTime::parse_from_rfc3339("2021-09-18T09:16:33.975663+02:00").unwrap();
+    json!({
+        "id": id, "testtaker_id": id + 100_000, "email": format!("c{id}@example.com"), "full_name": "Someone Else",
+        "invitation_uuid": format!("uuid-{id}"),
+        "invitation_link": format!("https://assessment.testgorilla.com/testtaker/takeinvitation/uuid-{id}"),
+        "status": status, "stage": "NYE",
+        "created": (ada + chrono::Duration::minutes(minutes)).to_rfc3339(),
+        "avg_score": if status == "completed" { json!(99) } else { Value::Null },
+        "rating": null, "review": null, "is_hired": false, "reminder_sent": false
+    })
+}
+
+/// Candidatures of others: `newer` invited after Ada, `older` before her, ids below hers so that
+/// the list's default order (by id) shows them first.
+fn others(newer: u64, older: u64) -> Vec<Value> {
+    (0..newer)
+        .map(|n| someone(100 + n, 10 + n as i64, "completed"))
+        .chain((0..older).map(|n| someone(5000 + n, -10 - n as i64, "completed")))
+        .collect()
 }
 
 fn invite_mock(status: u16, body: Value) -> Mock {
@@ -214,19 +239,11 @@ async fn a_repeating_invitation_is_the_existing_candidature(db: TestDb) {
     let (app, fake, tenant) = setup(&db, &[]).await;
     invite_mock(400, json!({"errors": [{"field": "email", "error_key": "REPEATING_INVITATION", "message": "Candidate already invited"}]}))
         .expect(1).mount(&fake).await;
-    Mock::given(method("GET"))
-        .and(path("/api/assessments/candidature/"))
-        .and(query_param("assessment", "32"))
-        .and(query_param("search", "ada@example.com"))
-        .and(header("authorization", AUTH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"count": 1, "next": null, "previous": null,
-            "results": [candidature(7999, "started", Value::Null)]})),
-        )
-        .expect(1)
-        .mount(&fake)
-        .await;
+    // Ada's candidature is neither on the first page by id nor by date: the walk must page.
+    let mut items = others(0, 24);
+    items.push(candidature(7999, "started", Value::Null));
+    items.last_mut().unwrap()["created"] = json!("2021-09-01T08:00:00+00:00");
+    TgCandidatures::new("32", items).mount(&fake).await;
     let created = expect_json(
         app.order(
             &tenant,
@@ -241,6 +258,93 @@ async fn a_repeating_invitation_is_the_existing_candidature(db: TestDb) {
         .as_str()
         .unwrap()
         .contains("takeinvitation"));
+}
+
+/// TestGorilla lets a candidate take an assessment once: a second order for the same person is
+/// answered `REPEATING_INVITATION`, and the candidature it finds is another order's or finished.
+async fn a_new_order_takes_neither_another_order_s_candidature_nor_a_finished_one(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    invite_mock(201, candidature(8000, "invited", Value::Null))
+        .up_to_n_times(1)
+        .mount(&fake)
+        .await;
+    invite_mock(400, json!({"errors": [{"field": "email", "error_key": "REPEATING_INVITATION", "message": "Candidate already invited"}]}))
+        .mount(&fake).await;
+    let mut items = others(12, 3);
+    items.push(candidature(8000, "invited", Value::Null));
+    let list = TgCandidatures::new("32", items);
+    list.mount(&fake).await;
+    let first = expect_json(
+        app.order(&tenant, &stackone_order("tg-a", "ada@example.com", "32"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let first_id = first["id"].as_str().unwrap();
+
+    let held = expect_error(
+        app.order(&tenant, &stackone_order("tg-b", "ada@example.com", "32"))
+            .await,
+        StatusCode::CONFLICT,
+        first_id,
+    )
+    .await;
+    assert!(held["message"].as_str().unwrap().contains("8000"), "{held}");
+
+    list.items.update("id", json!(8000), |c| {
+        c["status"] = json!("completed");
+        c["avg_score"] = json!(64);
+    });
+    let finished = expect_error(
+        app.order(&tenant, &stackone_order("tg-c", "ada@example.com", "32"))
+            .await,
+        StatusCode::CONFLICT,
+        "'completed'",
+    )
+    .await;
+    assert!(finished["message"].as_str().unwrap().contains("8000"));
+    assert_eq!(finished["provider_errors"][0]["raw"]["id"], 8000);
+    assert_eq!(finished["provider_errors"][0]["raw"]["status"], "completed");
+    let failed = app.admin_get("/admin/orders?status=failed").await;
+    assert_eq!(failed["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.admin_get(&format!("/admin/orders/{first_id}")).await["status"],
+        "invited"
+    );
+}
+
+/// Only TestGorilla's error key means "already invited"; other refusals that say "already" are
+/// passed on as they are, with nothing looked up.
+async fn only_the_error_key_means_already_invited(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    invite_mock(
+        400,
+        json!({"errors": [{"field": "assessment", "error_key": "ASSESSMENT_ARCHIVED",
+        "message": "This assessment was already archived"}]}),
+    )
+    .expect(1)
+    .mount(&fake)
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/candidature/"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"count": 1, "next": null,
+            "results": [candidature(7999, "invited", Value::Null)]})),
+        )
+        .expect(0)
+        .mount(&fake)
+        .await;
+    let error = expect_error(
+        app.order(&tenant, &stackone_order("tg-arch", "ada@example.com", "32"))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "already archived",
+    )
+    .await;
+    assert_eq!(
+        error["provider_errors"][0]["raw"]["errors"][0]["error_key"],
+        "ASSESSMENT_ARCHIVED"
+    );
 }
 
 async fn vendor_failures_map_to_precise_errors(db: TestDb) {
@@ -417,20 +521,23 @@ async fn results_are_normalized_for_each_status(db: TestDb) {
     )
     .await;
     let order_id = created["id"].as_str().unwrap();
-    let candidatures = |c: Value| {
-        Mock::given(method("GET"))
-            .and(path("/api/assessments/candidature/"))
-            .and(query_param("assessment", "32"))
-            .and(query_param("search", "ada@example.com"))
-            .and(header("authorization", AUTH))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"count": 1, "results": [c]})),
-            )
-    };
+    // A busy assessment: others' candidatures before and after Ada's, finished with 99 %.
+    let mut items = others(15, 12);
+    items.push(candidature(8000, "invited", Value::Null));
+    let list = TgCandidatures::new("32", items);
+    list.mount(&fake).await;
+    let detail = expect_json(
+        order_action(&app, order_id, "refresh").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        detail["status"], "invited",
+        "others' completions are not Ada's"
+    );
 
-    let started = candidatures(candidature(8000, "started", Value::Null))
-        .mount_as_scoped(&fake)
-        .await;
+    list.items
+        .update("id", json!(8000), |c| c["status"] = json!("started"));
     let detail = expect_json(
         order_action(&app, order_id, "refresh").await,
         StatusCode::OK,
@@ -438,11 +545,11 @@ async fn results_are_normalized_for_each_status(db: TestDb) {
     .await;
     assert_eq!(detail["status"], "in_progress");
     assert_eq!(detail["result"]["result"]["value"], "in_progress");
-    drop(started);
 
-    candidatures(candidature(8000, "completed", json!(76)))
-        .mount(&fake)
-        .await;
+    list.items.update("id", json!(8000), |c| {
+        c["status"] = json!("completed");
+        c["avg_score"] = json!(76);
+    });
     Mock::given(method("GET")).and(path("/api/assessments/results/")).and(query_param("candidature__assessment", "32"))
         .and(query_param("candidature__test_taker", "4276")).and(header("authorization", AUTH))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 2, "results": [
@@ -474,6 +581,14 @@ async fn results_are_normalized_for_each_status(db: TestDb) {
         .as_str()
         .unwrap()
         .contains("Problem solving: 85%"));
+    // TestGorilla's `created` is when the candidate was invited; it documents no start or
+    // submission time.
+    assert_eq!(result["start_date"], Value::Null);
+    assert_eq!(result["submission_date"], Value::Null);
+    assert_eq!(
+        result["result"]["source_value"]["created"],
+        "2021-09-18T09:16:33.975663+02:00"
+    );
     let unified = expect_json(
         app.unified(
             Method::GET,
@@ -680,13 +795,8 @@ async fn a_deleted_candidature_cancels_the_order_and_an_unreachable_vendor_is_50
         StatusCode::OK,
     )
     .await;
-    Mock::given(method("GET"))
-        .and(path("/api/assessments/candidature/"))
-        .and(query_param("assessment", "32"))
-        .and(header("authorization", AUTH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 0, "results": []})))
-        .mount(&fake)
-        .await;
+    // The whole list, read page by page, no longer has Ada's candidature.
+    TgCandidatures::new("32", others(23, 4)).mount(&fake).await;
     let detail = expect_json(
         order_action(&app, created["id"].as_str().unwrap(), "refresh").await,
         StatusCode::OK,
@@ -723,8 +833,113 @@ async fn a_deleted_candidature_cancels_the_order_and_an_unreachable_vendor_is_50
     .await;
 }
 
+/// A candidature not found within the pages the gateway reads proves nothing: the order stays
+/// open, and the account's `validity` still expires it.
+async fn a_partial_read_is_not_a_cancellation(db: TestDb) {
+    let app = TestApp::spawn_with(&db, &["--poll-interval", "2s"]).await;
+    let fake = MockServer::start().await;
+    let tenant = vendor_tenant(
+        &app,
+        "testgorilla",
+        json!({"token": TOKEN}),
+        &fake.uri(),
+        json!({"validity": "1s"}),
+    )
+    .await;
+    invite_mock(201, candidature(8000, "invited", Value::Null))
+        .mount(&fake)
+        .await;
+    // 600 newer candidatures: more than the gateway reads (50 pages of at most 10).
+    TgCandidatures::new("32", others(600, 0)).mount(&fake).await;
+    let created = expect_json(
+        app.order(&tenant, &stackone_order("tg-far", "ada@example.com", "32"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let order_id = created["id"].as_str().unwrap();
+    let detail = expect_json(
+        order_action(&app, order_id, "refresh").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["status"], "invited", "not seen is not deleted");
+    let expired = eventually(Duration::from_secs(20), || async {
+        let detail = app.admin_get(&format!("/admin/orders/{order_id}")).await;
+        (detail["status"] != "invited").then_some(detail)
+    })
+    .await;
+    assert_eq!(expired["status"], "expired", "{expired}");
+}
+
+/// A login session belongs to the credentials it was made with: new ones log in at once.
+async fn changed_credentials_log_in_again_at_once(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let fake = MockServer::start().await;
+    let tenant = vendor_tenant(
+        &app,
+        "testgorilla",
+        json!({"username": "old@acme.test", "password": "pw1"}),
+        &fake.uri(),
+        json!({}),
+    )
+    .await;
+    for (user, token) in [("old@acme.test", "first"), ("new@acme.test", "second")] {
+        Mock::given(method("POST"))
+            .and(path("/api/profiles/login/"))
+            .and(body_json(
+                json!({"username": user, "password": if token == "first" { "pw1" } else { "pw2" }}),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"token": token})))
+            .expect(1)
+            .mount(&fake)
+            .await;
+    }
+    // TestGorilla keeps a token valid for an hour after its last use: the old one still works.
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 0, "results": []})))
+        .mount(&fake)
+        .await;
+    let list = || async {
+        expect_json(
+            app.unified(Method::GET, "/unified/ats/assessments/packages", &tenant)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await
+    };
+    list().await;
+    let changed = app
+        .admin(
+            Method::PATCH,
+            &format!("/admin/accounts/{}", tenant.account_id),
+        )
+        .json(&json!({"credentials": {"username": "new@acme.test", "password": "pw2"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    list().await;
+    let tokens: Vec<String> = fake
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/api/assessments/")
+        .map(|r| r.headers["authorization"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tokens, ["Token first", "Token second"]);
+}
+
 on_both_databases!(
     a_deleted_candidature_cancels_the_order_and_an_unreachable_vendor_is_502,
+    a_partial_read_is_not_a_cancellation,
+    changed_credentials_log_in_again_at_once,
+    a_new_order_takes_neither_another_order_s_candidature_nor_a_finished_one,
+    only_the_error_key_means_already_invited,
     the_client_keeps_under_the_documented_budget,
     assessments_page_through_the_vendor,
     updated_after_uses_the_modified_time,

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    expect_error, expect_json, order_action, stackone_order, vendor_tenant, TestApp, TestDb,
+    expect_error, expect_json, order_action, stackone_order, vendor_lists::TiList, vendor_tenant,
+    TestApp, TestDb,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -168,8 +169,14 @@ async fn an_order_creates_a_tracked_temporary_candidate(db: TestDb) {
     );
 }
 
-async fn a_duplicate_uniq_id_is_the_existing_candidate(db: TestDb) {
-    let (app, fake, tenant) = setup(&db, json!({})).await;
+/// Another candidate of task t_123.
+fn other_candidate(n: usize) -> Value {
+    json!({"candidateId": format!("c_other_{n}"), "kind": "temp", "taskId": "t_123", "loggedIn": true,
+        "fullname": "Someone Else", "email": format!("someone{n}@example.com"), "invitationCode": format!("CODE{n}"),
+        "directAccessUrl": format!("https://www.testinvite.com/access/CODE{n}")})
+}
+
+fn duplicate_refusal() -> Mock {
     Mock::given(method("POST"))
         .and(path(format!("{API}/tasks/t_123/candidates")))
         .and(header("authorization", BEARER))
@@ -178,10 +185,19 @@ async fn a_duplicate_uniq_id_is_the_existing_candidate(db: TestDb) {
                 json!({"message": "A candidate with the same uniqId already exists"}),
             ),
         )
-        .expect(1)
-        .mount(&fake)
+}
+
+async fn a_duplicate_uniq_id_is_the_existing_candidate(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({})).await;
+    duplicate_refusal().expect(1).mount(&fake).await;
+    let mut candidates: Vec<Value> = (0..25).map(other_candidate).collect();
+    candidates.insert(
+        17,
+        basic_candidate(Some("https://www.testinvite.com/access/K7Q2XZ")),
+    );
+    TiList::candidates(candidates)
+        .mount(&fake, "/tasks/t_123/candidates")
         .await;
-    mount_candidate_lookup(&fake, ("email", "ada@example.com")).await;
     let created = expect_json(
         app.order(
             &tenant,
@@ -196,6 +212,226 @@ async fn a_duplicate_uniq_id_is_the_existing_candidate(db: TestDb) {
         created["test_url"],
         "https://www.testinvite.com/access/K7Q2XZ"
     );
+}
+
+/// One email may have several candidates in a task (each order has its own uniqId): a
+/// duplicate refusal is resolved only when the candidates tell which one is the order's.
+async fn same_email_candidates_are_never_taken_by_position(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({})).await;
+    duplicate_refusal().mount(&fake).await;
+    let mut earlier = basic_candidate(Some("https://www.testinvite.com/access/EARLY1"));
+    earlier["candidateId"] = json!("c_earlier");
+    earlier["invitationCode"] = json!("EARLY1");
+    let list = TiList::candidates(vec![
+        earlier.clone(),
+        basic_candidate(Some("https://www.testinvite.com/access/K7Q2XZ")),
+    ]);
+    list.mount(&fake, "/tasks/t_123/candidates").await;
+    let error = expect_error(
+        app.order(
+            &tenant,
+            &stackone_order("ti-two", "ada@example.com", "t_123"),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "cannot tell",
+    )
+    .await;
+    assert_eq!(error["provider_errors"][0]["status"], 400);
+    let failed = app.admin_get("/admin/orders?status=failed").await;
+    let order_id = failed["data"][0]["id"].as_str().unwrap().to_string();
+    assert!(failed["data"][0]["failure_reason"]
+        .as_str()
+        .unwrap()
+        .contains("2 candidates"));
+
+    // Where the candidates show whose they are, the order's own is found.
+    let mut ours = basic_candidate(Some("https://www.testinvite.com/access/K7Q2XZ"));
+    ours["externalId"] = json!(order_id);
+    earlier["externalId"] = json!("an-earlier-order");
+    list.items.set(vec![ours, earlier]);
+    let retried = expect_json(
+        app.order(
+            &tenant,
+            &stackone_order("ti-two", "ada@example.com", "t_123"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(retried["id"], order_id);
+    assert_eq!(retried["remote_id"], "c_abc");
+}
+
+/// An internal candidate is once per user in a task: a second order for the user finds the
+/// existing candidate, and does not take it when its test sessions are completed.
+async fn an_internal_candidate_with_completed_sessions_is_not_a_new_order_s(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({})).await;
+    duplicate_refusal().mount(&fake).await;
+    let mut user = basic_candidate(None);
+    user["candidateId"] = json!("c_user");
+    user["kind"] = json!("user");
+    user["directAccessUrl"] = Value::Null;
+    let mut candidates: Vec<Value> = (0..12).map(other_candidate).collect();
+    candidates.push(user);
+    TiList::candidates(candidates)
+        .mount(&fake, "/tasks/t_123/candidates")
+        .await;
+    let instance = |id: &str, ticket: &str| {
+        json!({"testInstanceId": id, "taskId": "t_123", "stepId": "s_1", "ticketId": ticket, "status": "COMPLETE",
+            "ignored": false, "result": {"completedAt": 1737000000, "scoreboard": {"achievementRatio": 0.5}}})
+    };
+    let instances = TiList::test_instances(vec![instance("ti_9", "c_other_3")]);
+    instances.mount(&fake, "/tasks/t_123/test-instances").await;
+    let mut body = stackone_order("ti-int-1", "ada@example.com", "t_123");
+    body["passthrough"] = json!({"kind": "internal-candidate", "id": "u_42"});
+    let open = expect_json(app.order(&tenant, &body).await, StatusCode::OK).await;
+    assert_eq!(
+        open["remote_id"], "c_user",
+        "the user's candidate, not yet tested"
+    );
+
+    instances.items.set(
+        (0..11)
+            .map(|n| instance(&format!("ti_{n}"), "c_other_1"))
+            .chain([instance("ti_user", "c_user")])
+            .collect(),
+    );
+    let mut again = body.clone();
+    again["id"] = json!("ti-int-2");
+    let error = expect_error(
+        app.order(&tenant, &again).await,
+        StatusCode::CONFLICT,
+        "'has COMPLETE test sessions'",
+    )
+    .await;
+    assert!(error["message"].as_str().unwrap().contains("c_user"));
+}
+
+/// Task ids come from callers: each is one percent-encoded path segment at TestInvite, and one
+/// that cannot be (`..`) is refused before anything is written.
+async fn hostile_task_ids_stay_one_path_segment(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({})).await;
+    for encoded in ["T1%23x", "T1%3Fy%3D1"] {
+        Mock::given(method("POST"))
+            .and(path(format!("{API}/tasks/{encoded}/candidates")))
+            .and(header("authorization", BEARER))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(basic_candidate(Some(
+                    "https://www.testinvite.com/access/K7Q2XZ",
+                ))),
+            )
+            .expect(1)
+            .mount(&fake)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/tasks/T1%3Fy%3D1")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"taskId": "T1?y=1", "title": "Odd", "createdAt": 1736899200}),
+            ),
+        )
+        .expect(1)
+        .mount(&fake)
+        .await;
+    for (i, id) in ["T1#x", "T1?y=1"].into_iter().enumerate() {
+        expect_json(
+            app.order(
+                &tenant,
+                &stackone_order(&format!("ti-h{i}"), &format!("h{i}@example.com"), id),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let package = expect_json(
+        app.unified(
+            Method::GET,
+            "/unified/ats/assessments/packages/T1%3Fy%3D1",
+            &tenant,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(package["data"]["name"], "Odd");
+    for id in ["..", "."] {
+        expect_error(
+            app.order(&tenant, &stackone_order("ti-dots", "d@example.com", id))
+                .await,
+            StatusCode::BAD_REQUEST,
+            "package.id",
+        )
+        .await;
+    }
+    assert_eq!(app.count_rows(&db, "orders").await, 2);
+    let paths: Vec<String> = fake
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            format!("{API}/tasks/T1%23x/candidates"),
+            format!("{API}/tasks/T1%3Fy%3D1/candidates"),
+            format!("{API}/tasks/T1%3Fy%3D1"),
+        ]
+    );
+}
+
+/// A package is read with TestInvite's documented fetch of one task, not found in its list.
+async fn a_task_is_read_directly(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({})).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/tasks/t_9999")))
+        .and(header("authorization", BEARER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"taskId": "t_9999", "title": "Task number 9,999", "createdAt": 1736899200}),
+        ))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/tasks/t_gone")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not found"})))
+        .mount(&fake)
+        .await;
+    let found = expect_json(
+        app.unified(
+            Method::GET,
+            "/unified/ats/assessments/packages/t_9999",
+            &tenant,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        found["data"],
+        json!({"id": "t_9999", "remote_id": "t_9999", "name": "Task number 9,999", "description": "TestInvite task"})
+    );
+    expect_error(
+        app.unified(
+            Method::GET,
+            "/unified/ats/assessments/packages/t_gone",
+            &tenant,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::NOT_FOUND,
+        "t_gone",
+    )
+    .await;
 }
 
 async fn failures_map_and_leave_failed_orders(db: TestDb) {
@@ -258,36 +494,55 @@ async fn test_instances_make_the_result(db: TestDb) {
     )
     .await;
     let order_id = created["id"].as_str().unwrap();
-    let instances = |items: Value| {
-        Mock::given(method("GET")).and(path(format!("{API}/tasks/t_123/test-instances")))
-        .and(query_param("candidateId", "c_abc")).and(query_param("mode", "detailed")).and(header("authorization", BEARER))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"testInstances": items,
-            "pagination": {"totalItems": 1, "totalPages": 1, "currentPage": 1, "limit": 50, "next": null, "previous": null}})))
-    };
-    let instance = |id: &str, step: &str, status: &str, ratio: Value| {
+    let instance = |id: &str, ticket: &str, step: &str, status: &str, ratio: Value| {
         json!({"testInstanceId": id, "taskId": "t_123", "stepId": step,
-        "ticketId": "c_abc", "status": status, "ignored": false,
+        "ticketId": ticket, "candidate": {"id": ticket, "kind": "temp"}, "status": status, "ignored": false,
         "result": if ratio.is_null() { json!(false) } else { json!({"completedAt": 1737000000, "scoreboard": {"pointsAchieved": 42, "maxAchievablePoints": 50, "achievementRatio": ratio}}) }})
     };
-    Mock::given(method("GET")).and(path(format!("{API}/tasks"))).and(query_param("mode", "detailed")).and(header("authorization", BEARER))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tasks": [{"taskId": "t_123", "title": "Java",
-            "steps": [{"id": "s_1", "title": "Java", "active": true}, {"id": "s_2", "title": "English", "active": true}, {"id": "s_3", "active": false}]}],
-            "pagination": {"next": null}})))
+    // Other candidates' sessions, complete with 10 %: the listing does not filter by candidate.
+    let others = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| {
+                instance(
+                    &format!("ti_o{i}"),
+                    &format!("c_other_{i}"),
+                    if i % 2 == 0 { "s_1" } else { "s_2" },
+                    "COMPLETE",
+                    json!(0.1),
+                )
+            })
+            .collect()
+    };
+    let list = TiList::test_instances(others(14));
+    list.mount(&fake, "/tasks/t_123/test-instances").await;
+    Mock::given(method("GET")).and(path(format!("{API}/tasks/t_123"))).and(query_param("mode", "detailed")).and(header("authorization", BEARER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"taskId": "t_123", "title": "Java", "createdAt": 1736899200,
+            "steps": [{"id": "s_1", "title": "Java", "active": true}, {"id": "s_2", "title": "English", "active": true}, {"id": "s_3", "active": false}]})))
         .expect(1).mount(&fake).await;
 
-    let none = instances(json!([])).mount_as_scoped(&fake).await;
     assert_eq!(
         expect_json(
             order_action(&app, order_id, "refresh").await,
             StatusCode::OK
         )
         .await["status"],
-        "invited"
+        "invited",
+        "others' sessions are not this candidate's"
     );
-    drop(none);
-    let started = instances(json!([instance("ti_1", "s_1", "STARTED", Value::Null)]))
-        .mount_as_scoped(&fake)
-        .await;
+    let with = |ours: Vec<Value>| {
+        let mut items = others(14);
+        for (at, item) in [7, 12].into_iter().zip(ours) {
+            items.insert(at, item);
+        }
+        items
+    };
+    list.items.set(with(vec![instance(
+        "ti_1",
+        "c_abc",
+        "s_1",
+        "STARTED",
+        Value::Null,
+    )]));
     assert_eq!(
         expect_json(
             order_action(&app, order_id, "refresh").await,
@@ -296,10 +551,13 @@ async fn test_instances_make_the_result(db: TestDb) {
         .await["status"],
         "in_progress"
     );
-    drop(started);
-    let one_of_two = instances(json!([instance("ti_1", "s_1", "COMPLETE", json!(0.84))]))
-        .mount_as_scoped(&fake)
-        .await;
+    list.items.set(with(vec![instance(
+        "ti_1",
+        "c_abc",
+        "s_1",
+        "COMPLETE",
+        json!(0.84),
+    )]));
     let detail = expect_json(
         order_action(&app, order_id, "refresh").await,
         StatusCode::OK,
@@ -309,13 +567,10 @@ async fn test_instances_make_the_result(db: TestDb) {
         detail["status"], "in_progress",
         "one of two active steps is not the whole task"
     );
-    drop(one_of_two);
-    instances(json!([
-        instance("ti_1", "s_1", "COMPLETE", json!(0.84)),
-        instance("ti_2", "s_2", "COMPLETE", json!(0.66))
-    ]))
-    .mount(&fake)
-    .await;
+    list.items.set(with(vec![
+        instance("ti_1", "c_abc", "s_1", "COMPLETE", json!(0.84)),
+        instance("ti_2", "c_abc", "s_2", "COMPLETE", json!(0.66)),
+    ]));
     let detail = expect_json(
         order_action(&app, order_id, "refresh").await,
         StatusCode::OK,
@@ -324,7 +579,7 @@ async fn test_instances_make_the_result(db: TestDb) {
     assert_eq!(detail["status"], "completed");
     assert_eq!(
         detail["result"]["score"]["value"], "75",
-        "mean achievementRatio × 100"
+        "mean achievementRatio × 100 of this candidate's sessions"
     );
     assert_eq!(
         detail["result"]["submission_date"],
@@ -399,6 +654,10 @@ async fn candidates_who_logged_in_cannot_be_deleted(db: TestDb) {
 }
 
 on_both_databases!(
+    same_email_candidates_are_never_taken_by_position,
+    an_internal_candidate_with_completed_sessions_is_not_a_new_order_s,
+    hostile_task_ids_stay_one_path_segment,
+    a_task_is_read_directly,
     tasks_page_through,
     the_auth_header_is_configurable,
     an_order_creates_a_tracked_temporary_candidate,

@@ -83,24 +83,28 @@ impl From<ServiceError> for ApiError {
 impl From<ProviderError> for ApiError {
     fn from(error: ProviderError) -> Self {
         let message = error.to_string();
-        match error {
-            ProviderError::Rejected { detail, .. } => Self {
-                provider_errors: detail.map(|d| vec![d]),
-                ..Self::bad_request(message)
-            },
-            ProviderError::CredentialsRefused { detail, .. } => Self {
-                provider_errors: detail.map(|d| vec![d]),
-                ..Self::bad_request(message)
-            },
-            ProviderError::NotFound { .. } => Self::not_found(message),
-            ProviderError::Conflict { .. } => Self::new(StatusCode::CONFLICT, message),
-            ProviderError::RateLimited { retry_after } => Self {
-                retry_after: Some(retry_after),
-                ..Self::new(StatusCode::TOO_MANY_REQUESTS, message)
-            },
-            ProviderError::Timeout => Self::new(StatusCode::REQUEST_TIMEOUT, message),
-            ProviderError::Unavailable { .. } => Self::new(StatusCode::BAD_GATEWAY, message),
-            ProviderError::Unsupported { .. } => Self::new(StatusCode::NOT_IMPLEMENTED, message),
+        let provider_errors = error.detail().cloned().map(|d| vec![d]);
+        let status = match error {
+            ProviderError::Rejected { .. } | ProviderError::CredentialsRefused { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            // Not a 429: clients retry those, and a spent quota does not come back in a minute.
+            ProviderError::QuotaExhausted { .. } => StatusCode::FORBIDDEN,
+            ProviderError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ProviderError::Conflict { .. } => StatusCode::CONFLICT,
+            ProviderError::RateLimited { retry_after } => {
+                return Self {
+                    retry_after: Some(retry_after),
+                    ..Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+                }
+            }
+            ProviderError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ProviderError::Unavailable { .. } => StatusCode::BAD_GATEWAY,
+            ProviderError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
+        };
+        Self {
+            provider_errors,
+            ..Self::new(status, message)
         }
     }
 }

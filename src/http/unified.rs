@@ -93,6 +93,7 @@ fn query_value<'a>(pairs: &'a [(String, String)], names: &[&str]) -> Option<&'a 
     responses(
         (status = 200, body = PackagePage),
         (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody, description = "The account's quota at the vendor is spent"),
         (status = 404, body = super::error::ErrorBody),
     ),
     security(("basic" = []))
@@ -121,7 +122,9 @@ pub async fn list_packages(
 #[utoipa::path(
     get, path = "/unified/ats/assessments/packages/{id}", tag = "Unified",
     params(("x-account-id" = String, Header), ("id" = String, Path, description = "The vendor's package id")),
-    responses((status = 200, body = PackageEnvelope), (status = 404, body = super::error::ErrorBody)),
+    responses((status = 200, body = PackageEnvelope),
+        (status = 403, body = super::error::ErrorBody, description = "The account's quota at the vendor is spent"),
+        (status = 404, body = super::error::ErrorBody)),
     security(("basic" = []))
 )]
 pub async fn get_package(
@@ -143,7 +146,9 @@ pub async fn get_package(
     responses(
         (status = 200, body = CreateOrderResult, description = "The order (also for a replay of the same request)"),
         (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
-        (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody, description = "The account's quota at the vendor is spent"),
+        (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody, description = "The same id with another body; or the vendor answered with an invitation that is another order's or whose attempt is over (with `provider_errors`)"),
         (status = 413, body = super::error::ErrorBody),
     ),
     security(("basic" = []))

@@ -33,11 +33,21 @@ pub enum ProviderError {
     },
     #[error("{message}")]
     NotFound { message: String },
-    /// The operation is not possible in the invitation's current state at the vendor.
+    /// The operation is not possible in the invitation's current state at the vendor, or the
+    /// vendor answered with an invitation this order must not take (finished, or another order's).
     #[error("{message}")]
-    Conflict { message: String },
+    Conflict {
+        message: String,
+        detail: Option<ProviderErrorDetail>,
+    },
     #[error("the vendor is rate limiting requests")]
     RateLimited { retry_after: Duration },
+    /// The account's request quota at the vendor is spent: waiting a moment does not help.
+    #[error("{message}")]
+    QuotaExhausted {
+        message: String,
+        detail: Option<ProviderErrorDetail>,
+    },
     #[error("the vendor did not answer in time")]
     Timeout,
     /// Vendor 5xx, unreachable, or an answer that cannot be read.
@@ -53,6 +63,24 @@ impl ProviderError {
         Self::Rejected {
             message: message.into(),
             detail: None,
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict {
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    /// The vendor's answer as shown to the caller, when this error carries one.
+    pub fn detail(&self) -> Option<&ProviderErrorDetail> {
+        match self {
+            Self::Rejected { detail, .. }
+            | Self::CredentialsRefused { detail, .. }
+            | Self::Conflict { detail, .. }
+            | Self::QuotaExhausted { detail, .. } => detail.as_ref(),
+            _ => None,
         }
     }
 

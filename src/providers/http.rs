@@ -157,6 +157,7 @@ impl Reply {
             },
             409 => ProviderError::Conflict {
                 message: message("the vendor refused the change"),
+                detail: Some(self.detail()),
             },
             429 => ProviderError::RateLimited {
                 retry_after: self.retry_after().unwrap_or(Duration::from_secs(60)),

@@ -98,6 +98,40 @@ pub fn page_cursor(cursor: &Option<String>) -> Result<usize, ProviderError> {
     }
 }
 
+/// Characters left as they are in a path segment: RFC 3986's unreserved set. Everything else,
+/// `/ ? # %` included, is percent-encoded, so a value can never reach another path or a query.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A caller's or vendor's value as one segment of a vendor URL path. `.` and `..` (and their
+/// encoded forms, which URL parsers treat alike) would move up the vendor's path, so they are
+/// refused along with the empty value; `what` names the field for the error.
+pub fn path_segment(value: &str, what: &str) -> Result<String, ProviderError> {
+    if matches!(value, "" | "." | "..") || value.len() > 255 {
+        return Err(ProviderError::rejected(format!(
+            "{what}: '{value}' cannot be a vendor id"
+        )));
+    }
+    Ok(percent_encoding::utf8_percent_encode(value, SEGMENT).to_string())
+}
+
+/// A value for a vendor URL's query string, form-encoded.
+pub fn query_value(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A vendor id from a JSON answer: vendors send them as numbers or strings.
+pub fn vendor_id(value: &Value) -> Option<String> {
+    match value {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
 /// A non-empty string field of an object, for validating credentials and settings.
 pub fn require_string(value: &Value, path: &str, key: &str) -> Result<(), String> {
     match value.get(key) {
@@ -147,6 +181,29 @@ pub struct Invitation {
     pub test_url: String,
     /// Vendor facts needed later (fetching results, cancelling), kept with the order.
     pub provider_data: Value,
+    pub origin: InvitationOrigin,
+}
+
+/// Whether the vendor made the invitation for this request or answered with one it had.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InvitationOrigin {
+    /// Made for this order.
+    Created,
+    /// Found through the vendor's dedupe key (TestGorilla's repeated invitation, TestInvite's
+    /// duplicate uniqId, any iMocha invite): it may belong to another order of the account, so
+    /// the gateway checks before the order takes it.
+    Existing {
+        /// Set when the attempt is over at the vendor: a new order must not take it.
+        finished: Option<FinishedAttempt>,
+    },
+}
+
+/// An attempt the vendor reports as over, in its own words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedAttempt {
+    pub state: String,
+    /// The vendor's answer, shown to the caller in `provider_errors`.
+    pub detail: Option<ProviderErrorDetail>,
 }
 
 /// What the adapter knows about an order when asked for its result.

@@ -16,8 +16,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::{
-    AccountContext, Invitation, OrderRef, PackagePage, PackageQuery, PlaceOrder, Provider,
-    ProviderError, ProviderErrorDetail, ProviderKind,
+    AccountContext, Invitation, InvitationOrigin, OrderRef, PackagePage, PackageQuery, PlaceOrder,
+    Provider, ProviderError, ProviderErrorDetail, ProviderKind,
 };
 use crate::domain::{AssessmentPackage, OrderRequest, OrderStatus, VendorOutcome};
 
@@ -274,6 +274,7 @@ impl Provider for SandboxProvider {
             test_url: format!("{}{TEST_PAGE_PATH}/{token}", self.public_url),
             remote_id: token,
             provider_data: json!({"package_id": order.package_id}),
+            origin: InvitationOrigin::Created,
         })
     }
 

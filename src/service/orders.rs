@@ -12,7 +12,7 @@ use crate::{
         now, result::status_result, result::ResultSubject, CreateOrderResult, OrderRequest,
         OrderStatus,
     },
-    providers::{PlaceOrder, ProviderError},
+    providers::{Invitation, InvitationOrigin, PlaceOrder, ProviderError},
     store::{InsertOrder, NewEvent, OrderChange, OrderRecord},
 };
 
@@ -218,6 +218,13 @@ impl Gateway {
                 },
             )
             .await;
+        let placed = match placed {
+            Ok(invitation) => self
+                .check_reuse(&order, &invitation)
+                .await?
+                .map_or(Ok(invitation), Err),
+            Err(error) => Err(error),
+        };
         let at = now();
         match placed {
             Ok(invitation) => {
@@ -258,6 +265,53 @@ impl Gateway {
         }
     }
 
+    /// Why `order` must not take an invitation the vendor found through its dedupe key: the
+    /// attempt is over, or another order of the account holds it (a replay of this same order
+    /// holds nothing else and takes it). `None` when it may.
+    async fn check_reuse(
+        &self,
+        order: &OrderRecord,
+        invitation: &Invitation,
+    ) -> Result<Option<ProviderError>, ServiceError> {
+        let InvitationOrigin::Existing { finished } = &invitation.origin else {
+            return Ok(None);
+        };
+        let holder = self
+            .store
+            .list_orders_by_remote_id(order.account_id, &order.provider, &invitation.remote_id)
+            .await?
+            .into_iter()
+            .find(|other| {
+                other.id != order.id
+                    && matches!(
+                        other.status,
+                        OrderStatus::Invited | OrderStatus::InProgress | OrderStatus::Completed
+                    )
+            });
+        let vendor = &order.provider;
+        let remote_id = &invitation.remote_id;
+        let held = holder
+            .as_ref()
+            .map(|other| format!(" (it belongs to order {})", other.id))
+            .unwrap_or_default();
+        let refusal = match (finished, &holder) {
+            (Some(attempt), _) => ProviderError::Conflict {
+                message: format!(
+                    "{vendor} answered with its invitation {remote_id}, whose attempt is over \
+                     ('{}'){held}: a new order does not take a finished attempt",
+                    attempt.state
+                ),
+                detail: attempt.detail.clone(),
+            },
+            (None, Some(other)) => ProviderError::conflict(format!(
+                "{vendor} answered with its invitation {remote_id}, which already belongs to order {}",
+                other.id
+            )),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(refusal))
+    }
+
     async fn record_failure(
         &self,
         order: &OrderRecord,
@@ -265,19 +319,11 @@ impl Gateway {
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), ServiceError> {
         let reason = error.to_string();
-        let detail = match error {
-            ProviderError::Rejected {
-                detail: Some(d), ..
-            }
-            | ProviderError::CredentialsRefused {
-                detail: Some(d), ..
-            } => serde_json::to_value(d).unwrap_or_default(),
-            _ => Value::Object(Default::default()),
-        };
-        let event = NewEvent::with_data(
-            format!("the vendor refused the invitation: {reason}"),
-            detail,
-        );
+        let detail = error
+            .detail()
+            .and_then(|d| serde_json::to_value(d).ok())
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        let event = NewEvent::with_data(format!("the invitation failed: {reason}"), detail);
         self.fail_pending(order, reason, event, at).await?;
         Ok(())
     }

@@ -86,6 +86,14 @@ pub trait Store: Send + Sync + 'static {
         provider: &str,
         remote_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError>;
+    /// The orders of an account that hold the vendor invitation `remote_id`, newest first (at
+    /// most 20): whose invitation a vendor's dedupe answer is.
+    async fn list_orders_by_remote_id(
+        &self,
+        account_id: Uuid,
+        provider: &str,
+        remote_id: &str,
+    ) -> Result<Vec<OrderRecord>, StoreError>;
     /// Newest first, at most `filter.limit`, older than `filter.before` when set.
     async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderRecord>, StoreError>;
     /// Applies `change` only if the order is still in `expected` status, together with its

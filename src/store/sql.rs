@@ -472,6 +472,22 @@ macro_rules! impl_sql_store {
                 .transpose()
             }
 
+            async fn list_orders_by_remote_id(&self, account_id: Uuid, provider: &str, remote_id: &str) -> Result<Vec<OrderRecord>, StoreError> {
+                // `orders_remote` (provider, remote_id) finds them; the account narrows them down.
+                sqlx::query(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE provider = $1 AND remote_id = $2 AND account_id = $3 \
+                     ORDER BY id DESC LIMIT 20"
+                ))
+                .bind(provider)
+                .bind(remote_id)
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(order_from)
+                .collect()
+            }
+
             async fn list_orders(&self, f: &OrderFilter) -> Result<Vec<OrderRecord>, StoreError> {
                 sqlx::query(&format!(
                     "SELECT {ORDER_COLUMNS} FROM orders \

@@ -151,8 +151,12 @@ async fn poll_order(
     let mut outcome = provider
         .fetch_result(&context, &order_ref(order, &order_id))
         .await?;
-    if outcome.status == OrderStatus::Invited && past_validity(&account.settings, order) {
-        // Never started within the account's `validity`: the invitation is over.
+    if outcome.status == OrderStatus::Invited
+        && order.status == OrderStatus::Invited
+        && past_validity(&account.settings, order)
+    {
+        // Never started within the account's `validity` (nothing newer seen, or the vendor's
+        // record not seen at all): the invitation is over.
         outcome = VendorOutcome::status_only(
             OrderStatus::Expired,
             json!({"status": "not started within the validity", "vendor": outcome.source}),

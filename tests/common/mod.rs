@@ -2,6 +2,8 @@
 //! server named by `TEST_DATABASE_URL`) and the real app served on a random port.
 #![allow(dead_code)]
 
+pub mod vendor_lists;
+
 use std::time::Duration;
 
 use assessment_gateway::{

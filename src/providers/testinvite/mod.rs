@@ -6,25 +6,28 @@
 //! `{auth_header}: {auth_scheme} {token}` with settings `auth_header` (default `Authorization`) and
 //! `auth_scheme` (default `Bearer`; empty sends the bare token). Other settings: `lang`.
 
+mod candidates;
+mod instances;
+mod listing;
+
 use std::{collections::HashMap, time::Duration};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
 use super::{
-    http::{Call, Reply, VendorClient},
-    require_string, AccountContext, Invitation, OrderRef, PackagePage, PackageQuery, PlaceOrder,
-    Provider, ProviderError, ProviderKind,
+    http::{Call, VendorClient},
+    path_segment, require_string, vendor_id, AccountContext, Invitation, InvitationOrigin,
+    OrderRef, PackagePage, PackageQuery, PlaceOrder, Provider, ProviderError, ProviderKind,
 };
-use crate::domain::{AssessmentPackage, OrderRequest, OrderStatus, VendorOutcome};
+use crate::domain::{AssessmentPackage, OrderRequest, VendorOutcome};
+use candidates::{is_duplicate_uniq_id, Duplicate};
+pub use instances::instance_status;
 
 pub const DEFAULT_BASE_URL: &str = "https://www.testinvite.com";
 const API: &str = "api/integration/rest/v1";
-/// Pages walked at most when looking a task up in the task list.
-const MAX_TASK_PAGES: usize = 50;
 
 /// Documented candidate options a caller may set per order through `passthrough`.
 const PASSTHROUGH_KEYS: [&str; 11] = [
@@ -55,27 +58,22 @@ fn unreadable(what: &str) -> ProviderError {
 }
 
 fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    vendor_id(value)
 }
 
-fn epoch(value: &Value) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(value.as_i64()?, 0)
+/// A task id as the path segment of a vendor URL.
+fn task_segment(id: &str) -> Result<String, ProviderError> {
+    path_segment(id, "package.id")
 }
 
-fn urlencode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-/// A TestInvite test instance status in gateway terms.
-pub fn instance_status(status: &str) -> OrderStatus {
-    match status.to_ascii_uppercase().as_str() {
-        "COMPLETE" | "COMPLETED" => OrderStatus::Completed,
-        _ => OrderStatus::InProgress,
-    }
+/// Whether an order asks for an internal candidate (a TestInvite user) through `passthrough`.
+fn is_internal(request: &OrderRequest) -> bool {
+    request
+        .passthrough
+        .as_ref()
+        .and_then(|p| p.get("kind"))
+        .and_then(Value::as_str)
+        == Some("internal-candidate")
 }
 
 impl TestInvite {
@@ -114,108 +112,88 @@ impl TestInvite {
             .body)
     }
 
-    /// The first candidate of the task matching `filter` (`code=…` or `email=…`).
-    async fn find_candidate(
-        &self,
-        account: &AccountContext,
-        task: &str,
-        filter: &str,
-    ) -> Result<Option<Value>, ProviderError> {
-        let body = self
-            .get(
-                account,
-                &format!("tasks/{task}/candidates?mode=basic&limit=10&page=1&{filter}"),
-            )
-            .await?;
-        Ok(body["candidates"]
-            .as_array()
-            .and_then(|c| c.first().cloned()))
-    }
-
+    /// The invitation of a candidate object (a create answer or a list item) of `task` (its
+    /// path segment).
     async fn invitation_from(
         &self,
         account: &AccountContext,
-        task: &str,
+        task: (&str, &str),
         candidate: &Value,
         order_id: &str,
+        origin: InvitationOrigin,
     ) -> Result<Invitation, ProviderError> {
+        let (task_id, task) = task;
         let remote_id = text(&candidate["candidateId"])
             .ok_or_else(|| unreadable("the candidate has no candidateId"))?;
         let mut link = candidate["directAccessUrl"].as_str().map(str::to_string);
         if link.is_none() {
-            // The create answer is documented without the link; the candidate list has it.
             if let Some(code) = candidate["invitationCode"].as_str() {
                 link = self
-                    .find_candidate(account, task, &format!("code={}", urlencode(code)))
-                    .await?
-                    .and_then(|c| c["directAccessUrl"].as_str().map(str::to_string));
+                    .direct_access_url(account, task, &remote_id, code)
+                    .await?;
+            }
+            if link.is_none() && candidate["kind"] != "user" {
+                tracing::warn!(candidate = %remote_id, "TestInvite shows no directAccessUrl for the new candidate; the order has no test link");
             }
         }
         Ok(Invitation {
             remote_id,
             // Internal candidates (kind "user") have no direct link: they log in with their account.
             test_url: link.unwrap_or_default(),
-            provider_data: json!({"task_id": task, "invitation_code": candidate["invitationCode"], "kind": candidate["kind"], "uniq_id": order_id}),
+            provider_data: json!({"task_id": task_id, "invitation_code": candidate["invitationCode"], "kind": candidate["kind"], "uniq_id": order_id}),
+            origin,
         })
     }
 
-    /// How many active steps a task has, from the detailed task list (cached).
+    /// A task, read directly (`GET /tasks/{id}`); the object may come bare or as `{task: …}`.
+    async fn task(
+        &self,
+        account: &AccountContext,
+        id: &str,
+        mode: &str,
+    ) -> Result<Value, ProviderError> {
+        let body = self
+            .get(account, &format!("tasks/{}?mode={mode}", task_segment(id)?))
+            .await?;
+        let task = if body["task"].is_object() {
+            body["task"].clone()
+        } else {
+            body
+        };
+        if text(&task["taskId"]).as_deref() != Some(id) {
+            return Err(unreadable("the task read is not the one asked for"));
+        }
+        Ok(task)
+    }
+
+    /// How many active steps a task has, from its detailed read (cached).
     async fn active_steps(
         &self,
         account: &AccountContext,
-        task: &str,
-    ) -> Result<Option<usize>, ProviderError> {
-        let key = format!("{}:{task}", account.id);
+        id: &str,
+    ) -> Result<usize, ProviderError> {
+        let key = format!("{}:{id}", account.id);
         if let Some(steps) = self.task_steps.lock().await.get(&key) {
-            return Ok(Some(*steps));
+            return Ok(*steps);
         }
-        let Some(found) = self.find_task(account, task, "detailed").await? else {
-            return Ok(None);
-        };
-        let steps = found["steps"]
+        let task = self.task(account, id, "detailed").await?;
+        // Without its steps the task's completion cannot be told: an error, not a guess of one.
+        let steps = task["steps"]
             .as_array()
-            .map(|steps| {
-                steps
-                    .iter()
-                    .filter(|s| s["active"] != Value::Bool(false))
-                    .count()
-            })
-            .unwrap_or(1);
+            .ok_or_else(|| unreadable("the detailed task has no steps"))?
+            .iter()
+            .filter(|s| s["active"] != Value::Bool(false))
+            .count()
+            .max(1);
         self.task_steps.lock().await.insert(key, steps);
-        Ok(Some(steps))
-    }
-
-    async fn find_task(
-        &self,
-        account: &AccountContext,
-        task: &str,
-        mode: &str,
-    ) -> Result<Option<Value>, ProviderError> {
-        for page in 1..=MAX_TASK_PAGES {
-            let body = self
-                .get(account, &format!("tasks?mode={mode}&limit=100&page={page}"))
-                .await?;
-            let tasks = body["tasks"].as_array().cloned().unwrap_or_default();
-            if let Some(found) = tasks
-                .iter()
-                .find(|t| text(&t["taskId"]).as_deref() == Some(task))
-            {
-                return Ok(Some(found.clone()));
-            }
-            if tasks.is_empty() || body["pagination"]["next"].is_null() {
-                break;
-            }
-        }
-        Ok(None)
+        Ok(steps)
     }
 
     fn candidate_body(account: &AccountContext, order: &PlaceOrder<'_>) -> Value {
         let request = order.request;
         let passthrough = request.passthrough.clone().unwrap_or_default();
         let mut body = Map::new();
-        let internal =
-            passthrough.get("kind").and_then(Value::as_str) == Some("internal-candidate");
-        if internal {
+        if is_internal(request) {
             body.insert("kind".into(), json!("internal-candidate"));
             body.insert(
                 "id".into(),
@@ -263,17 +241,6 @@ impl TestInvite {
         }
         Value::Object(body)
     }
-}
-
-fn is_duplicate_uniq_id(reply: &Reply) -> bool {
-    let said = reply
-        .vendor_message()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    matches!(reply.status.as_u16(), 400 | 403 | 409)
-        && ["uniq", "duplicate", "already exist"]
-            .iter()
-            .any(|w| said.contains(w))
 }
 
 #[async_trait]
@@ -336,9 +303,14 @@ impl Provider for TestInvite {
         account: &AccountContext,
         id: &str,
     ) -> Result<AssessmentPackage, ProviderError> {
-        let task = self.find_task(account, id, "basic").await?.ok_or_else(|| {
-            ProviderError::not_found(format!("no TestInvite task with id '{id}'"))
-        })?;
+        let not_found = || ProviderError::not_found(format!("no TestInvite task with id '{id}'"));
+        let task = match self.task(account, id, "basic").await {
+            Ok(task) => task,
+            Err(ProviderError::NotFound { .. } | ProviderError::Rejected { .. }) => {
+                return Err(not_found())
+            }
+            Err(other) => return Err(other),
+        };
         Ok(AssessmentPackage {
             id: Some(id.to_string()),
             remote_id: Some(id.to_string()),
@@ -352,27 +324,17 @@ impl Provider for TestInvite {
         _account: &AccountContext,
         order: &OrderRequest,
     ) -> Result<(), ProviderError> {
-        let passthrough = order.passthrough.as_ref();
-        let internal = passthrough
-            .and_then(|p| p.get("kind"))
-            .and_then(Value::as_str)
-            == Some("internal-candidate");
-        if internal
-            && passthrough
-                .and_then(|p| p.get("id"))
-                .and_then(Value::as_str)
-                .is_none()
-        {
+        let internal_id = order
+            .passthrough
+            .as_ref()
+            .and_then(|p| p.get("id"))
+            .and_then(Value::as_str);
+        if is_internal(order) && internal_id.is_none() {
             return Err(ProviderError::rejected(
                 "passthrough.id: an internal-candidate needs the TestInvite user id",
             ));
         }
-        if order.package_id().is_some_and(|id| id.contains('/')) {
-            return Err(ProviderError::rejected(
-                "package.id: not a TestInvite task id",
-            ));
-        }
-        Ok(())
+        task_segment(order.package_id().unwrap_or_default()).map(|_| ())
     }
 
     async fn place_order(
@@ -380,27 +342,46 @@ impl Provider for TestInvite {
         account: &AccountContext,
         order: &PlaceOrder<'_>,
     ) -> Result<Invitation, ProviderError> {
-        let task = order.package_id;
+        let task = task_segment(order.package_id)?;
         let call = Self::call(account, Method::POST, &format!("tasks/{task}/candidates"))
             .json(Self::candidate_body(account, order));
         let reply = self.http.send(&call).await?;
+        let task_ids = (order.package_id, task.as_str());
         if reply.is_success() {
             return self
-                .invitation_from(account, task, &reply.body, order.order_id)
+                .invitation_from(
+                    account,
+                    task_ids,
+                    &reply.body,
+                    order.order_id,
+                    InvitationOrigin::Created,
+                )
                 .await;
         }
-        if is_duplicate_uniq_id(&reply) {
-            // This order's candidate exists already (a retry after a lost answer): it is ours.
-            if let Some(existing) = self
-                .find_candidate(account, task, &format!("email={}", urlencode(order.email)))
-                .await?
-            {
-                return self
-                    .invitation_from(account, task, &existing, order.order_id)
-                    .await;
-            }
+        if !is_duplicate_uniq_id(&reply) {
+            return Err(reply.error());
         }
-        Err(reply.error())
+        // This order's candidate exists already (a retry after a lost answer), or, for an internal
+        // candidate, the user is in the task already: find which candidate it is.
+        let wanted = Duplicate {
+            task: &task,
+            email: order.email,
+            order_id: order.order_id,
+            internal: is_internal(order.request),
+        };
+        let (candidate, finished) = self.duplicate_candidate(account, &wanted, &reply).await?;
+        tracing::info!(
+            order_id = order.order_id,
+            "TestInvite refused a duplicate uniqId; the order takes the existing candidate"
+        );
+        self.invitation_from(
+            account,
+            task_ids,
+            &candidate,
+            order.order_id,
+            InvitationOrigin::Existing { finished },
+        )
+        .await
     }
 
     async fn fetch_result(
@@ -408,57 +389,20 @@ impl Provider for TestInvite {
         account: &AccountContext,
         order: &OrderRef<'_>,
     ) -> Result<VendorOutcome, ProviderError> {
-        let task = order.package_id;
-        let path = format!(
-            "tasks/{task}/test-instances?mode=detailed&limit=50&page=1&candidateId={}",
-            urlencode(order.remote_id)
-        );
-        let body = self.get(account, &path).await?;
-        let instances: Vec<Value> = body["testInstances"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|i| i["ignored"] != Value::Bool(true))
-            .collect();
-        let summary: Vec<Value> = instances
-            .iter()
-            .map(|i| json!({"testInstanceId": i["testInstanceId"], "stepId": i["stepId"], "status": i["status"], "scoreboard": i["result"]["scoreboard"]}))
-            .collect();
-        let source = json!({"instances": summary});
-        if instances.is_empty() {
-            return Ok(VendorOutcome::status_only(OrderStatus::Invited, source));
+        let task = task_segment(order.package_id)?;
+        let listing = self
+            .candidate_instances(account, &task, order.remote_id)
+            .await?;
+        if !listing.complete {
+            tracing::warn!(order_id = order.order_id, candidate = order.remote_id, read = listing.read,
+                "TestInvite's test-instance list did not end within the pages read; the order is not completed from it");
         }
-        let complete: Vec<&Value> = instances
-            .iter()
-            .filter(|i| {
-                instance_status(i["status"].as_str().unwrap_or_default()) == OrderStatus::Completed
-            })
-            .collect();
-        let steps = self.active_steps(account, task).await?.unwrap_or(1);
-        if complete.len() < instances.len() || complete.len() < steps {
-            return Ok(VendorOutcome::status_only(OrderStatus::InProgress, source));
-        }
-        let ratios: Vec<f64> = complete
-            .iter()
-            .filter_map(|i| i["result"]["scoreboard"]["achievementRatio"].as_f64())
-            .collect();
-        let score =
-            (!ratios.is_empty()).then(|| ratios.iter().sum::<f64>() / ratios.len() as f64 * 100.0);
-        let submitted = complete
-            .iter()
-            .filter_map(|i| epoch(&i["result"]["completedAt"]))
-            .max();
-        Ok(VendorOutcome {
-            score_percent: score,
-            submission_date: submitted,
-            summary: Some(format!(
-                "{} of {} test sessions complete",
-                complete.len(),
-                steps.max(complete.len())
-            )),
-            ..VendorOutcome::status_only(OrderStatus::Completed, source)
-        })
+        let steps = if listing.items.is_empty() {
+            1
+        } else {
+            self.active_steps(account, order.package_id).await?
+        };
+        Ok(instances::outcome(&listing, steps))
     }
 
     async fn cancel(
@@ -468,17 +412,17 @@ impl Provider for TestInvite {
     ) -> Result<(), ProviderError> {
         let path = format!(
             "tasks/{}/candidates/{}",
-            order.package_id,
-            urlencode(order.remote_id)
+            task_segment(order.package_id)?,
+            path_segment(order.remote_id, "remote_id")?
         );
         let reply = self
             .http
             .send(&Self::call(account, Method::DELETE, &path))
             .await?;
         if reply.status == StatusCode::FORBIDDEN {
-            return Err(ProviderError::Conflict {
-                message: "TestInvite only deletes candidates who never logged in; this candidate already did".into(),
-            });
+            return Err(ProviderError::conflict(
+                "TestInvite only deletes candidates who never logged in; this candidate already did",
+            ));
         }
         reply.ok().map(|_| ())
     }
@@ -504,13 +448,6 @@ impl Provider for TestInvite {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn instance_statuses_map_explicitly() {
-        assert_eq!(instance_status("COMPLETE"), OrderStatus::Completed);
-        assert_eq!(instance_status("STARTED"), OrderStatus::InProgress);
-        assert_eq!(instance_status("RESETUP"), OrderStatus::InProgress);
-    }
 
     #[test]
     fn callbacks_name_the_candidate() {

@@ -4,37 +4,31 @@
 //!
 //! Credentials: `{api_key}`. Settings: `test_link_id` (default link for packages given as a bare
 //! `testId`), `redirect_url`, `send_email` (default false), `hide_instruction`,
-//! `disable_mandatory_fields`, `list_test_links` (list each test's links as packages too).
+//! `disable_mandatory_fields`, `list_test_links` (list each test's links as packages too),
+//! `reattempt` (default false: a new order that iMocha answers with a finished attempt is refused;
+//! true asks iMocha for a fresh attempt instead).
+
+mod errors;
+mod invite;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::{
-    http::{Call, Reply, VendorClient},
-    optional_bool, require_string, AccountContext, Invitation, OrderRef, PackagePage, PackageQuery,
-    PlaceOrder, Provider, ProviderError, ProviderKind,
+    http::{Call, VendorClient},
+    optional_bool, path_segment, require_string, vendor_id, AccountContext, Invitation, OrderRef,
+    PackagePage, PackageQuery, PlaceOrder, Provider, ProviderError, ProviderKind,
 };
 use crate::domain::{
     AssessmentPackage, Attachment, OpenEnum, OrderRequest, OrderStatus, VendorOutcome,
 };
+use errors::checked;
 
 pub const DEFAULT_BASE_URL: &str = "https://apiv3.imocha.io";
-
-/// Invitation options a caller may set per order through `passthrough` (iMocha's own names).
-const PASSTHROUGH_KEYS: [&str; 8] = [
-    "redirectUrl",
-    "hideInstruction",
-    "disableMandatoryFields",
-    "stakeholderEmails",
-    "startDateTime",
-    "endDateTime",
-    "timeZoneId",
-    "ProctoringMode",
-];
 
 pub struct InterviewMocha {
     http: VendorClient,
@@ -63,14 +57,6 @@ impl PackageId {
             }),
             _ => None,
         }
-    }
-}
-
-fn id_string(value: &Value) -> Option<String> {
-    match value {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
     }
 }
 
@@ -149,15 +135,15 @@ impl InterviewMocha {
         account: &AccountContext,
         test_id: &str,
     ) -> Result<Vec<Value>, ProviderError> {
-        let reply = self
-            .http
-            .send(&Self::call(
-                account,
-                Method::GET,
-                &format!("tests/{test_id}/testlinks"),
-            ))
-            .await?
-            .ok()?;
+        let reply = checked(
+            self.http
+                .send(&Self::call(
+                    account,
+                    Method::GET,
+                    &format!("tests/{test_id}/testlinks"),
+                ))
+                .await?,
+        )?;
         Ok(reply.body["testLinks"]
             .as_array()
             .cloned()
@@ -169,7 +155,7 @@ impl InterviewMocha {
         test_name: Option<&str>,
         link: &Value,
     ) -> Option<AssessmentPackage> {
-        let link_id = id_string(&link["testLinkId"])?;
+        let link_id = vendor_id(&link["testLinkId"])?;
         let id = format!("{test_id}:{link_id}");
         let link_name = link["testLinkName"].as_str().unwrap_or("test link");
         Some(AssessmentPackage {
@@ -187,7 +173,7 @@ impl InterviewMocha {
 }
 
 fn test_package(test: &Value) -> Option<AssessmentPackage> {
-    let id = id_string(&test["testId"])?;
+    let id = vendor_id(&test["testId"])?;
     let name = test["testName"]
         .as_str()
         .or_else(|| test["name"].as_str())
@@ -220,12 +206,13 @@ impl Provider for InterviewMocha {
             "hide_instruction",
             "disable_mandatory_fields",
             "list_test_links",
+            "reattempt",
         ] {
             optional_bool(settings, key)?;
         }
         match settings.get("test_link_id") {
             None | Some(Value::Null) => {}
-            Some(v) if id_string(v).is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit())) => {}
+            Some(v) if vendor_id(v).is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit())) => {}
             Some(_) => {
                 return Err("settings.test_link_id: expected a test link id (a number)".into())
             }
@@ -244,11 +231,11 @@ impl Provider for InterviewMocha {
     ) -> Result<PackagePage, ProviderError> {
         let page = super::page_cursor(&query.cursor)?;
         let path = format!("tests?pageNo={page}&pageSize={}", query.page_size);
-        let reply = self
-            .http
-            .send(&Self::call(account, Method::GET, &path))
-            .await?
-            .ok()?;
+        let reply = checked(
+            self.http
+                .send(&Self::call(account, Method::GET, &path))
+                .await?,
+        )?;
         let tests = reply.body["tests"].as_array().cloned().unwrap_or_default();
         let mut packages = Vec::new();
         for test in &tests {
@@ -281,15 +268,15 @@ impl Provider for InterviewMocha {
             ))
         };
         let package = PackageId::parse(id).ok_or_else(not_found)?;
-        let reply = self
-            .http
-            .send(&Self::call(
-                account,
-                Method::GET,
-                &format!("tests/{}", package.test),
-            ))
-            .await?
-            .ok()?;
+        let reply = checked(
+            self.http
+                .send(&Self::call(
+                    account,
+                    Method::GET,
+                    &format!("tests/{}", package.test),
+                ))
+                .await?,
+        )?;
         let test = if reply.body["test"].is_object() {
             &reply.body["test"]
         } else {
@@ -307,7 +294,7 @@ impl Provider for InterviewMocha {
         let links = self.test_links(account, &package.test).await?;
         let link = links
             .iter()
-            .find(|l| id_string(&l["testLinkId"]).as_deref() == Some(link_id.as_str()))
+            .find(|l| vendor_id(&l["testLinkId"]).as_deref() == Some(link_id.as_str()))
             .ok_or_else(not_found)?;
         Self::link_package(&package.test, test_package.name.as_deref(), link).ok_or_else(not_found)
     }
@@ -338,69 +325,7 @@ impl Provider for InterviewMocha {
         account: &AccountContext,
         order: &PlaceOrder<'_>,
     ) -> Result<Invitation, ProviderError> {
-        let package = PackageId::parse(order.package_id)
-            .ok_or_else(|| ProviderError::rejected("package.id: not an InterviewMocha package"))?;
-        let link = package
-            .link
-            .clone()
-            .or_else(|| account.settings.get("test_link_id").and_then(id_string));
-        let path = match &link {
-            Some(link) => format!("tests/{}/testlinks/{link}/invite", package.test),
-            None => format!("tests/{}/invite", package.test),
-        };
-        let mut body = Map::new();
-        body.insert("email".into(), json!(order.email));
-        body.insert(
-            "name".into(),
-            json!(order.request.full_name().unwrap_or_default()),
-        );
-        if let Some(callback) = &order.callback_url {
-            body.insert("callbackUrl".into(), json!(callback));
-        }
-        if let Some(redirect) = account.setting_str("redirect_url") {
-            body.insert("redirectUrl".into(), json!(redirect));
-        }
-        body.insert(
-            "sendEmail".into(),
-            json!(if account.setting_bool("send_email") == Some(true) {
-                "yes"
-            } else {
-                "no"
-            }),
-        );
-        body.insert(
-            "hideInstruction".into(),
-            json!(flag(account, "hide_instruction")),
-        );
-        body.insert(
-            "disableMandatoryFields".into(),
-            json!(flag(account, "disable_mandatory_fields")),
-        );
-        if let Some(passthrough) = &order.request.passthrough {
-            for key in PASSTHROUGH_KEYS {
-                if let Some(value) = passthrough.get(key) {
-                    body.insert(key.into(), value.clone());
-                }
-            }
-        }
-        // iMocha answers a repeated invite with the existing invitation, so the order's retries are
-        // safe: the same (test link, email) never makes a second invitation.
-        let reply = self
-            .http
-            .send(&Self::call(account, Method::POST, &path).json(Value::Object(body)))
-            .await?
-            .ok()?;
-        let remote_id = id_string(&reply.body["testInvitationId"])
-            .ok_or_else(|| unreadable("no testInvitationId"))?;
-        let test_url = reply.body["testUrl"]
-            .as_str()
-            .ok_or_else(|| unreadable("no testUrl"))?
-            .to_string();
-        Ok(Invitation {
-            remote_id,
-            test_url,
-            provider_data: json!({"test_id": package.test, "test_link_id": link}),
-        })
+        self.invite(account, order).await
     }
 
     async fn fetch_result(
@@ -408,7 +333,10 @@ impl Provider for InterviewMocha {
         account: &AccountContext,
         order: &OrderRef<'_>,
     ) -> Result<VendorOutcome, ProviderError> {
-        let path = format!("reports/{}?reportType=1", order.remote_id);
+        let path = format!(
+            "reports/{}?reportType=1",
+            path_segment(order.remote_id, "remote_id")?
+        );
         let reply = self
             .http
             .send(&Self::call(account, Method::GET, &path))
@@ -420,7 +348,12 @@ impl Provider for InterviewMocha {
                 json!({"status": "no report yet"}),
             ));
         }
-        let report = reply.ok()?.body;
+        let report = checked(reply)?.body;
+        if vendor_id(field(&report, "testInvitationId"))
+            .is_some_and(|reported| reported != order.remote_id)
+        {
+            return Err(unreadable("the report is of another invitation"));
+        }
         let vendor_status = report["status"].as_str().unwrap_or_default().to_string();
         let status = status_of(&vendor_status);
         let source = json!({
@@ -466,29 +399,39 @@ impl Provider for InterviewMocha {
         account: &AccountContext,
         order: &OrderRef<'_>,
     ) -> Result<(), ProviderError> {
-        let path = format!("invitations/{}/cancel", order.remote_id);
-        let reply: Reply = self
+        let path = format!(
+            "invitations/{}/cancel",
+            path_segment(order.remote_id, "remote_id")?
+        );
+        let reply = self
             .http
             .send(&Self::call(account, Method::POST, &path))
             .await?;
-        if reply.status == StatusCode::BAD_REQUEST {
+        let refused = |reason: String| {
             // Only Pending invitations can be cancelled; iMocha says why not.
-            return Err(ProviderError::Conflict {
-                message: format!(
-                    "InterviewMocha refused to cancel: {}",
-                    reply
-                        .vendor_message()
-                        .unwrap_or_else(|| "the invitation is no longer pending".into())
-                ),
-            });
+            Err(ProviderError::Conflict {
+                message: format!("InterviewMocha refused to cancel: {reason}"),
+                detail: Some(reply.detail()),
+            })
+        };
+        if reply.status == StatusCode::BAD_REQUEST {
+            return refused(
+                reply
+                    .vendor_message()
+                    .unwrap_or_else(|| "the invitation is no longer pending".into()),
+            );
         }
-        reply.ok().map(|_| ())
+        match checked(reply.clone()) {
+            // iMocha's 403 "operation on resource is invalid": the invitation's state forbids it.
+            Err(ProviderError::Rejected { message, .. }) => refused(message),
+            other => other.map(|_| ()),
+        }
     }
 
     fn parse_callback(&self, body: &[u8]) -> Result<String, ProviderError> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| ProviderError::rejected(format!("callback body is not JSON: {e}")))?;
-        id_string(field(&value, "TestInvitationId"))
+        vendor_id(field(&value, "TestInvitationId"))
             .ok_or_else(|| ProviderError::rejected("callback body has no TestInvitationId"))
     }
 

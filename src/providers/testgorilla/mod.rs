@@ -2,8 +2,11 @@
 //! candidatures as invitations, results polled (TestGorilla has no callbacks).
 //!
 //! Credentials: `{token}` or `{username, password}` (logs in at `/api/profiles/login/`, keeps the
-//! token and logs in again on a 401). Settings: `send_email` (default false: invites with
-//! `?no_email=true` and the ATS hands out the link), `send_rejection_email` (default true).
+//! token for those credentials and logs in again on a 401). Settings: `send_email` (default
+//! false: invites with `?no_email=true` and the ATS hands out the link), `send_rejection_email`
+//! (default true).
+
+mod candidatures;
 
 use std::{collections::HashMap, time::Duration};
 
@@ -15,10 +18,12 @@ use tokio::sync::Mutex;
 
 use super::{
     http::{Call, Reply, VendorClient},
-    optional_bool, require_string, AccountContext, Invitation, OrderRef, PackagePage, PackageQuery,
-    PlaceOrder, Provider, ProviderError, ProviderKind,
+    optional_bool, path_segment, query_value, require_string, vendor_id, AccountContext,
+    FinishedAttempt, Invitation, InvitationOrigin, OrderRef, PackagePage, PackageQuery, PlaceOrder,
+    Provider, ProviderError, ProviderErrorDetail, ProviderKind,
 };
 use crate::domain::{AssessmentPackage, OrderRequest, OrderStatus, VendorOutcome};
+use candidatures::{Lookup, Wanted};
 
 pub const DEFAULT_BASE_URL: &str = "https://app.testgorilla.com";
 
@@ -37,8 +42,22 @@ mod budget {
 pub struct TestGorilla {
     http: VendorClient,
     poll_interval: Duration,
-    /// Tokens obtained by logging in, per account.
-    session_tokens: Mutex<HashMap<String, String>>,
+    /// Tokens obtained by logging in, per account, with the fingerprint of the credentials (and
+    /// host) they were obtained with: changed credentials log in again at once.
+    session_tokens: Mutex<HashMap<String, SessionToken>>,
+}
+
+struct SessionToken {
+    credentials: String,
+    token: String,
+}
+
+/// A digest of what a login depends on; the token is only reused while it is the same.
+fn login_fingerprint(account: &AccountContext, username: &str, password: &str) -> String {
+    crate::crypto::sha256_hex(&format!(
+        "{}\n{username}\n{password}",
+        account.base_url(DEFAULT_BASE_URL)
+    ))
 }
 
 impl TestGorilla {
@@ -54,11 +73,6 @@ impl TestGorilla {
         if let Some(token) = account.credential("token") {
             return Ok(token.to_string());
         }
-        if !fresh {
-            if let Some(token) = self.session_tokens.lock().await.get(&account.id) {
-                return Ok(token.clone());
-            }
-        }
         let (Some(username), Some(password)) = (
             account.credential("username"),
             account.credential("password"),
@@ -69,6 +83,14 @@ impl TestGorilla {
                 detail: None,
             });
         };
+        let fingerprint = login_fingerprint(account, username, password);
+        if !fresh {
+            if let Some(session) = self.session_tokens.lock().await.get(&account.id) {
+                if session.credentials == fingerprint {
+                    return Ok(session.token.clone());
+                }
+            }
+        }
         let call = Call::new(
             Method::POST,
             format!("{}/api/profiles/login/", account.base_url(DEFAULT_BASE_URL)),
@@ -80,10 +102,13 @@ impl TestGorilla {
             .as_str()
             .ok_or_else(|| unreadable("the login answer has no token"))?
             .to_string();
-        self.session_tokens
-            .lock()
-            .await
-            .insert(account.id.clone(), token.clone());
+        self.session_tokens.lock().await.insert(
+            account.id.clone(),
+            SessionToken {
+                credentials: fingerprint,
+                token: token.clone(),
+            },
+        );
         Ok(token)
     }
 
@@ -119,38 +144,13 @@ impl TestGorilla {
         format!("testgorilla:{}:{endpoint}", account.id)
     }
 
-    /// The candidature of `email` at `assessment`, found with the `search` filter.
-    async fn find_candidature(
-        &self,
-        account: &AccountContext,
+    fn invitation_from(
+        candidature: &Value,
         assessment: &str,
-        email: &str,
-        id: Option<&str>,
-    ) -> Result<Option<Value>, ProviderError> {
-        let path = format!(
-            "assessments/candidature/?assessment={assessment}&search={}",
-            urlencode(email)
-        );
-        let call = Call::new(Method::GET, Self::url(account, &path)).budget(
-            Self::budget_key(account, "list_candidatures"),
-            budget::LIST_CANDIDATURES,
-        );
-        let reply = self.send(account, call).await?.ok()?;
-        let results = reply.body["results"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        Ok(results.into_iter().find(|c| match id {
-            Some(id) => id_string(&c["id"]).as_deref() == Some(id),
-            None => c["email"]
-                .as_str()
-                .is_some_and(|e| e.eq_ignore_ascii_case(email)),
-        }))
-    }
-
-    fn invitation_from(candidature: &Value, assessment: &str) -> Result<Invitation, ProviderError> {
+        origin: InvitationOrigin,
+    ) -> Result<Invitation, ProviderError> {
         let remote_id =
-            id_string(&candidature["id"]).ok_or_else(|| unreadable("the candidature has no id"))?;
+            vendor_id(&candidature["id"]).ok_or_else(|| unreadable("the candidature has no id"))?;
         let test_url = candidature["invitation_link"]
             .as_str()
             .ok_or_else(|| unreadable("the candidature has no invitation_link"))?
@@ -162,8 +162,57 @@ impl TestGorilla {
                 "assessment_id": assessment,
                 "testtaker_id": candidature["testtaker_id"],
                 "invitation_uuid": candidature["invitation_uuid"],
+                "created": candidature["created"],
             }),
+            origin,
         })
+    }
+
+    /// The candidature TestGorilla already has for this email (after `REPEATING_INVITATION`).
+    async fn repeated_invitation(
+        &self,
+        account: &AccountContext,
+        order: &PlaceOrder<'_>,
+        refusal: &Reply,
+    ) -> Result<Invitation, ProviderError> {
+        let assessment = order.package_id;
+        match self
+            .find_candidature(account, assessment, &Wanted::Email(order.email))
+            .await?
+        {
+            Lookup::Found { candidature, url } => {
+                let status = candidature["status"].as_str().unwrap_or_default();
+                let finished = (status_of(status) == OrderStatus::Completed).then(|| {
+                    FinishedAttempt {
+                        state: status.to_string(),
+                        detail: Some(ProviderErrorDetail {
+                            status: Some(200),
+                            url: Some(url),
+                            raw: Some(candidature.clone()),
+                            headers: None,
+                        }),
+                    }
+                });
+                Self::invitation_from(
+                    &candidature,
+                    assessment,
+                    InvitationOrigin::Existing { finished },
+                )
+            }
+            Lookup::Absent => Err(ProviderError::Rejected {
+                message: format!(
+                    "TestGorilla says {} was already invited to assessment {assessment}, but lists no candidature with that email",
+                    order.email
+                ),
+                detail: Some(refusal.detail()),
+            }),
+            Lookup::Unseen { read } => Err(ProviderError::Unavailable {
+                message: format!(
+                    "TestGorilla says {} was already invited to assessment {assessment}; its candidature is not among the newest {read}, so the gateway cannot tell which it is",
+                    order.email
+                ),
+            }),
+        }
     }
 }
 
@@ -173,35 +222,19 @@ fn unreadable(what: &str) -> ProviderError {
     }
 }
 
-/// TestGorilla ids are numbers; the gateway shows them as strings.
-fn id_string(value: &Value) -> Option<String> {
-    match value {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
-pub(crate) fn urlencode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
+/// TestGorilla's own signal for "already invited to this assessment": the error key, not a word
+/// of the message (other refusals say "already" too).
 fn is_repeating_invitation(reply: &Reply) -> bool {
-    let keyed = reply.body["errors"].as_array().is_some_and(|errors| {
-        errors
-            .iter()
-            .any(|e| e["error_key"] == "REPEATING_INVITATION")
-    });
-    keyed
-        || reply
-            .body
-            .to_string()
-            .to_ascii_lowercase()
-            .contains("already")
+    reply.status == StatusCode::BAD_REQUEST
+        && reply.body["errors"].as_array().is_some_and(|errors| {
+            errors
+                .iter()
+                .any(|e| e["error_key"] == "REPEATING_INVITATION")
+        })
 }
 
 fn package_of(assessment: &Value) -> Option<AssessmentPackage> {
-    let id = id_string(&assessment["id"])?;
+    let id = vendor_id(&assessment["id"])?;
     Some(AssessmentPackage {
         remote_id: Some(id.clone()),
         id: Some(id),
@@ -346,22 +379,21 @@ impl Provider for TestGorilla {
         if let Some(last) = order.request.last_name() {
             body["last_name"] = json!(last);
         }
-        let path = format!("assessments/{}/invite_candidate/{query}", order.package_id);
+        let path = format!(
+            "assessments/{}/invite_candidate/{query}",
+            path_segment(order.package_id, "package.id")?
+        );
         let call = Call::new(Method::POST, Self::url(account, &path))
             .json(body)
             .budget(Self::budget_key(account, "invite"), budget::INVITE);
         let reply = self.send(account, call).await?;
         if reply.is_success() {
-            return Self::invitation_from(&reply.body, order.package_id);
+            return Self::invitation_from(&reply.body, order.package_id, InvitationOrigin::Created);
         }
-        if reply.status == StatusCode::BAD_REQUEST && is_repeating_invitation(&reply) {
-            // Already invited (e.g. a retry after a lost answer): that candidature is this order's.
-            if let Some(existing) = self
-                .find_candidature(account, order.package_id, order.email, None)
-                .await?
-            {
-                return Self::invitation_from(&existing, order.package_id);
-            }
+        if is_repeating_invitation(&reply) {
+            // A retry after a lost answer, or another order for the same person: the gateway
+            // decides which once it knows the candidature.
+            return self.repeated_invitation(account, order, &reply).await;
         }
         Err(reply.error())
     }
@@ -371,36 +403,55 @@ impl Provider for TestGorilla {
         account: &AccountContext,
         order: &OrderRef<'_>,
     ) -> Result<VendorOutcome, ProviderError> {
-        let Some(candidature) = self
-            .find_candidature(
-                account,
-                order.package_id,
-                order.email,
-                Some(order.remote_id),
-            )
-            .await?
-        else {
-            // Candidatures only disappear when deleted, which is TestGorilla's cancel.
-            return Ok(VendorOutcome::status_only(
-                OrderStatus::Cancelled,
-                json!({"status": "deleted"}),
-            ));
+        let wanted = Wanted::Id {
+            id: order.remote_id,
+            created: created_since(order),
+        };
+        let mut lookup = self
+            .find_candidature(account, order.package_id, &wanted)
+            .await?;
+        if matches!(lookup, Lookup::Absent) {
+            // Offsets shift when candidatures are deleted during a walk, which can hide one: a
+            // cancellation is final, so only a second walk that misses it too confirms it.
+            lookup = self
+                .find_candidature(account, order.package_id, &wanted)
+                .await?;
+        }
+        let candidature = match lookup {
+            Lookup::Found { candidature, .. } => candidature,
+            Lookup::Absent => {
+                // Candidatures only disappear when deleted, which is TestGorilla's cancel.
+                return Ok(VendorOutcome::status_only(
+                    OrderStatus::Cancelled,
+                    json!({"status": "deleted", "candidature": order.remote_id}),
+                ));
+            }
+            Lookup::Unseen { read } => {
+                tracing::warn!(order_id = order.order_id, candidature = order.remote_id, read,
+                    "TestGorilla's candidature is not among the newest candidatures read; the order stays open");
+                return Ok(VendorOutcome::status_only(
+                    OrderStatus::Invited,
+                    json!({"status": "not seen", "read": read}),
+                ));
+            }
         };
         let vendor_status = candidature["status"]
             .as_str()
             .unwrap_or_default()
             .to_string();
         let status = status_of(&vendor_status);
-        let mut source = json!({"status": vendor_status, "stage": candidature["stage"], "avg_score": candidature["avg_score"]});
+        let mut source = json!({"status": vendor_status, "stage": candidature["stage"],
+            "avg_score": candidature["avg_score"], "created": candidature["created"]});
         if status != OrderStatus::Completed {
             return Ok(VendorOutcome::status_only(status, source));
         }
-        let testtaker = id_string(&candidature["testtaker_id"])
-            .or_else(|| id_string(&order.provider_data["testtaker_id"]))
+        let testtaker = vendor_id(&candidature["testtaker_id"])
+            .or_else(|| vendor_id(&order.provider_data["testtaker_id"]))
             .ok_or_else(|| unreadable("the candidature has no testtaker_id"))?;
         let path = format!(
-            "assessments/results/?candidature__assessment={}&candidature__test_taker={testtaker}",
-            order.package_id
+            "assessments/results/?candidature__assessment={}&candidature__test_taker={}",
+            query_value(order.package_id),
+            query_value(&testtaker)
         );
         let call = Call::new(Method::GET, Self::url(account, &path))
             .budget(Self::budget_key(account, "results"), budget::RESULTS);
@@ -426,10 +477,11 @@ impl Provider for TestGorilla {
             .collect::<Vec<_>>()
             .join("; ");
         source["tests"] = Value::Array(tests);
+        // TestGorilla documents no start or submission time of a candidature (its `created` is
+        // the invitation's), so both dates stay null.
         Ok(VendorOutcome {
             score_percent: candidature["avg_score"].as_f64(),
             summary: (!summary.is_empty()).then_some(summary),
-            start_date: parse_time(&candidature["created"]),
             ..VendorOutcome::status_only(OrderStatus::Completed, source)
         })
     }
@@ -443,7 +495,10 @@ impl Provider for TestGorilla {
             Method::DELETE,
             Self::url(
                 account,
-                &format!("assessments/candidature/{}/", order.remote_id),
+                &format!(
+                    "assessments/candidature/{}/",
+                    path_segment(order.remote_id, "remote_id")?
+                ),
             ),
         )
         .budget(
@@ -462,7 +517,10 @@ impl Provider for TestGorilla {
             Method::PATCH,
             Self::url(
                 account,
-                &format!("assessments/candidature/{}/change_stage/", order.remote_id),
+                &format!(
+                    "assessments/candidature/{}/change_stage/",
+                    path_segment(order.remote_id, "remote_id")?
+                ),
             ),
         )
         .json(json!({"stage": "REJ"}))
@@ -476,7 +534,10 @@ impl Provider for TestGorilla {
                 Method::POST,
                 Self::url(
                     account,
-                    &format!("assessments/candidature/{}/send-reminder/", order.remote_id),
+                    &format!(
+                        "assessments/candidature/{}/send-reminder/",
+                        path_segment(order.remote_id, "remote_id")?
+                    ),
                 ),
             )
             .json(json!({}))
@@ -501,6 +562,17 @@ impl Provider for TestGorilla {
         _order: &OrderRequest,
     ) -> Option<Duration> {
         Some(self.poll_interval)
+    }
+}
+
+/// The time from which an order's candidature is looked for in the newest-first list: its own
+/// `created` as TestGorilla gave it, else (orders placed before it was kept) the order's time with
+/// an hour for clocks that disagree.
+fn created_since(order: &OrderRef<'_>) -> DateTime<Utc> {
+    let margin = chrono::Duration::minutes(1);
+    match parse_time(&order.provider_data["created"]) {
+        Some(created) => created - margin,
+        None => order.invited_at - chrono::Duration::hours(1),
     }
 }
 
