@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Starts a throw-away gateway (fresh SQLite in a temp dir, random admin token) and runs
-# example.mjs against it. Used by CI; `GATEWAY_BIN` overrides the binary (default: the debug build).
+# example.mjs against it. Used by CI; `GATEWAY_BIN` overrides the binary (default: the debug build,
+# under CARGO_TARGET_DIR when that is set).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-bin="${GATEWAY_BIN:-$root/target/debug/assessment-gateway}"
+bin="${GATEWAY_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/assessment-gateway}"
 [ -x "$bin" ] || (cd "$root" && cargo build --quiet)
 
 work="$(mktemp -d)"
