@@ -27,14 +27,26 @@ use tokio::net::TcpListener;
 /// The assembled service.
 pub struct App {
     pub gateway: Gateway,
+    delivery_client: reqwest::Client,
+}
+
+/// Why the service could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("the outbound HTTP client cannot be set up: {0}")]
+    HttpClient(#[from] reqwest::Error),
 }
 
 impl App {
-    /// Connects to the database (applying migrations) and wires the providers.
-    pub async fn build(config: Config) -> Result<Self, store::StoreError> {
+    /// Builds the outbound HTTP clients, connects to the database (applying migrations) and
+    /// wires the providers.
+    pub async fn build(config: Config) -> Result<Self, BuildError> {
         let config = Arc::new(config);
+        let vendors = VendorClient::new(config.provider_timeout)?;
+        let delivery_client = workers::delivery::client(&config)?;
         let store = store::connect(config.database_url.expose()).await?;
-        let vendors = VendorClient::new(config.provider_timeout);
         let providers = Providers::new(vec![
             Arc::new(SandboxProvider::new(&config.public_url)),
             Arc::new(TestGorilla::new(vendors.clone(), config.poll_interval)),
@@ -43,6 +55,7 @@ impl App {
         ]);
         Ok(Self {
             gateway: Gateway::new(store, providers, config),
+            delivery_client,
         })
     }
 
@@ -57,11 +70,10 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let workers = self
-            .gateway
-            .config
-            .run_workers
-            .then(|| workers::Workers::start(self.gateway.clone()));
+        let workers =
+            self.gateway.config.run_workers.then(|| {
+                workers::Workers::start(self.gateway.clone(), self.delivery_client.clone())
+            });
         let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await;

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use assessment_gateway::{
     config::{Cli, Command, Config, MasterKeySource},
     http::openapi,
-    init_tracing, store, App,
+    init_tracing, store, App, BuildError,
 };
 use clap::Parser;
 
@@ -72,9 +72,10 @@ async fn serve(config: Config) -> Result<(), String> {
     let generated_token = config
         .admin_token_generated
         .then(|| config.admin_token.expose().clone());
-    let app = App::build(config)
-        .await
-        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let app = App::build(config).await.map_err(|e| match e {
+        BuildError::Store(e) => format!("DATABASE_URL: {e}"),
+        other => other.to_string(),
+    })?;
     println!(
         "assessment-gateway listening on http://{address} (public URL {public_url}, {} store)",
         app.gateway.store.backend()

@@ -3,9 +3,14 @@
 //! and TestGorilla's `X-RateLimit-Reset`), writes never retried, a per-account client-side rate
 //! limiter, and one classification of vendor answers into `ProviderError`. Credentials are sent
 //! but never logged.
+//!
+//! Everything that comes from the vendor is bounded: a wait it asks for is clamped to
+//! `MAX_VENDOR_WAIT`, a request waits in the limiter at most a quarter of `PROVIDER_TIMEOUT` (then
+//! it is not sent at all and the caller gets a 429), and an answer is read up to `MAX_BODY`.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde_json::Value;
@@ -16,8 +21,13 @@ use super::{ProviderError, ProviderErrorDetail};
 /// Retries of an idempotent request after the first attempt.
 const GET_RETRIES: u32 = 3;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
-/// A vendor asking to wait longer than this gets a 429 passed on instead of a wait.
-const MAX_WAIT: Duration = Duration::from_secs(30);
+/// The longest wait a vendor can impose on an account (`Retry-After`, `X-RateLimit-Reset`); a
+/// larger, infinite or garbled value is taken as this.
+pub const MAX_VENDOR_WAIT: Duration = Duration::from_secs(3600);
+/// The largest vendor answer read; a larger one is a vendor failure.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+/// How much of a vendor's answer is kept in `provider_errors` and timelines.
+pub const KEPT_BODY_CHARS: usize = 20 * 1024;
 /// Response headers never shown to callers.
 const HIDDEN_HEADERS: [&str; 6] = [
     "authorization",
@@ -35,14 +45,32 @@ pub struct Budget {
     pub per_minute: u32,
 }
 
-/// One request to a vendor.
-#[derive(Debug, Clone)]
+/// One request to a vendor. Its `Debug` shows header names only: their values carry credentials.
+#[derive(Clone)]
 pub struct Call {
     pub method: Method,
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub json: Option<Value>,
     pub budget: Option<Budget>,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("method", &self.method)
+            .field("url", &strip_query(&self.url))
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Call {
@@ -103,7 +131,7 @@ impl Reply {
         ProviderErrorDetail {
             status: Some(self.status.as_u16()),
             url: Some(self.url.clone()),
-            raw: Some(self.body.clone()),
+            raw: Some(kept_body(&self.body)),
             headers: Some(Value::Object(headers)),
         }
     }
@@ -126,18 +154,12 @@ impl Reply {
         (!found.is_empty()).then(|| found.join("; "))
     }
 
-    /// How long the vendor asks to wait: `Retry-After` seconds, else `X-RateLimit-Reset` seconds.
+    /// How long the vendor asks to wait: `Retry-After`, else `X-RateLimit-Reset`, read by
+    /// `vendor_wait` (so never more than `MAX_VENDOR_WAIT`).
     pub fn retry_after(&self) -> Option<Duration> {
         ["retry-after", "x-ratelimit-reset"]
             .iter()
-            .find_map(|name| {
-                let value = self.headers.get(*name)?.to_str().ok()?.trim();
-                value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|s| *s >= 0.0)
-                    .map(Duration::from_secs_f64)
-            })
+            .find_map(|name| vendor_wait(self.headers.get(*name)?.to_str().ok()?, Utc::now()))
     }
 
     /// The classification of a non-2xx answer (design.md §4.1).
@@ -182,8 +204,30 @@ impl Reply {
     }
 }
 
+/// A wait a vendor asks for, as seconds (`Retry-After: 120`, TestGorilla's
+/// `X-RateLimit-Reset: 17`), an epoch time (some `X-RateLimit-Reset`s) or an HTTP date
+/// (`Retry-After: Wed, 21 Oct 2026 07:28:00 GMT`). Negative values wait nothing; infinite, huge
+/// and past-the-cap values wait `MAX_VENDOR_WAIT`; anything else unreadable is `None`.
+pub fn vendor_wait(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let cap = MAX_VENDOR_WAIT.as_secs_f64();
+    let seconds = match value.parse::<f64>() {
+        Ok(number) if number.is_nan() => return None,
+        // Seconds since the epoch, not a count of seconds: nobody asks to wait 30 years.
+        Ok(number) if number >= 1e9 && number.is_finite() => number - now.timestamp() as f64,
+        Ok(number) => number,
+        Err(_) => {
+            let at = DateTime::parse_from_rfc2822(value).ok()?;
+            (at.with_timezone(&Utc) - now).num_milliseconds() as f64 / 1000.0
+        }
+    };
+    Some(Duration::from_secs_f64(seconds.clamp(0.0, cap)))
+}
+
 /// A token bucket per budget key: `per_minute` requests a minute, refilled continuously, and
-/// emptied until the vendor's reset time when the vendor says the budget is spent.
+/// emptied until the vendor's reset time when the vendor says the budget is spent. A request that
+/// cannot go at once reserves the next token (the bucket goes into debt) and waits for it, so
+/// waiters queue in order; one whose turn is further away than the caller may wait takes nothing.
 #[derive(Default)]
 pub struct RateLimiter {
     buckets: Mutex<HashMap<String, Bucket>>,
@@ -196,47 +240,59 @@ struct Bucket {
 }
 
 impl RateLimiter {
-    /// Waits until the budget allows one more request, then spends it.
-    pub async fn acquire(&self, budget: &Budget) {
+    /// Takes one request of the budget, waiting for it at most `max_wait`; `Err` with how long
+    /// the wait would have been, without taking anything.
+    pub async fn acquire(&self, budget: &Budget, max_wait: Duration) -> Result<(), Duration> {
         let capacity = f64::from(budget.per_minute.max(1));
         let per_second = capacity / 60.0;
-        loop {
-            let wait = {
-                let mut buckets = self.buckets.lock().await;
-                let now = Instant::now();
-                let bucket = buckets.entry(budget.key.clone()).or_insert(Bucket {
-                    tokens: capacity,
-                    refilled: now,
-                    blocked_until: None,
-                });
-                bucket.tokens = (bucket.tokens
-                    + now.duration_since(bucket.refilled).as_secs_f64() * per_second)
-                    .min(capacity);
-                bucket.refilled = now;
-                if bucket.blocked_until.is_some_and(|until| until <= now) {
-                    // The vendor's window has reset: its whole budget is available again.
-                    bucket.blocked_until = None;
-                    bucket.tokens = capacity;
-                }
-                match bucket.blocked_until {
-                    Some(until) if until > now => until - now,
-                    _ if bucket.tokens >= 1.0 => {
-                        bucket.tokens -= 1.0;
-                        return;
-                    }
-                    _ => Duration::from_secs_f64((1.0 - bucket.tokens) / per_second),
-                }
+        let wait = {
+            let mut buckets = self.buckets.lock().await;
+            let now = Instant::now();
+            let bucket = buckets.entry(budget.key.clone()).or_insert(Bucket {
+                tokens: capacity,
+                refilled: now,
+                blocked_until: None,
+            });
+            if let Some(until) = bucket.blocked_until.filter(|until| *until <= now) {
+                // The vendor's window has reset: its whole budget is available again.
+                bucket.blocked_until = None;
+                // Turns reserved during the block are taken from the new window.
+                bucket.tokens = capacity + bucket.tokens.min(0.0);
+                bucket.refilled = until;
+            }
+            let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
+            bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
+            bucket.refilled = now;
+            // While blocked, turns are taken from the window that opens at the reset.
+            let (blocked, tokens) = match bucket.blocked_until {
+                Some(until) => (
+                    until.saturating_duration_since(now),
+                    capacity + bucket.tokens.min(0.0),
+                ),
+                None => (Duration::ZERO, bucket.tokens),
             };
+            let debt = Duration::from_secs_f64((1.0 - tokens).max(0.0) / per_second);
+            let wait = blocked + debt;
+            if wait > max_wait {
+                return Err(wait);
+            }
+            bucket.tokens -= 1.0;
+            wait
+        };
+        if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+        Ok(())
     }
 
-    /// The vendor said the budget is spent: nothing more until `after` has passed.
+    /// The vendor said the budget is spent: nothing more until `after` (clamped) has passed.
     pub async fn block(&self, key: &str, after: Duration) {
         let mut buckets = self.buckets.lock().await;
         if let Some(bucket) = buckets.get_mut(key) {
-            bucket.tokens = 0.0;
-            bucket.blocked_until = Some(Instant::now() + after);
+            let now = Instant::now();
+            bucket.tokens = bucket.tokens.min(0.0);
+            bucket.refilled = now;
+            bucket.blocked_until = Some(now + after.min(MAX_VENDOR_WAIT));
         }
     }
 }
@@ -246,21 +302,25 @@ impl RateLimiter {
 pub struct VendorClient {
     client: reqwest::Client,
     limiter: Arc<RateLimiter>,
+    /// The longest a request waits for the account's budget or for a vendor's asked-for delay.
+    max_wait: Duration,
 }
 
 impl VendorClient {
-    pub fn new(timeout: Duration) -> Self {
+    /// Fails when the TLS backend cannot be set up: the gateway then does not start, rather than
+    /// run with a client that lacks the timeout and redirect policy.
+    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("assessment-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        Self {
+            .build()?;
+        Ok(Self {
             client,
             limiter: Arc::new(RateLimiter::default()),
-        }
+            max_wait: timeout / 4,
+        })
     }
 
     /// Sends `call` and returns the vendor's answer, whatever its status. Only transport
@@ -274,7 +334,11 @@ impl VendorClient {
         let mut attempt = 0;
         loop {
             if let Some(budget) = &call.budget {
-                self.limiter.acquire(budget).await;
+                if let Err(wait) = self.limiter.acquire(budget, self.max_wait).await {
+                    // Not sent at all: the caller may try again once the budget allows.
+                    tracing::debug!(method = %call.method, url = %strip_query(&call.url), wait_ms = wait.as_millis() as u64, "vendor budget spent; not sent");
+                    return Err(ProviderError::RateLimited { retry_after: wait });
+                }
             }
             let started = Instant::now();
             let outcome = self.send_once(call).await;
@@ -287,7 +351,8 @@ impl VendorClient {
                         if let (Some(budget), Some(after)) = (&call.budget, asked) {
                             self.limiter.block(&budget.key, after).await;
                         }
-                        asked.or(Some(backoff(attempt)))
+                        // Never sooner than the backoff: "reset in 0 s" and a 429 again is a loop.
+                        Some(asked.map_or(backoff(attempt), |a| a.max(backoff(attempt))))
                     } else if reply.status.is_server_error() {
                         Some(backoff(attempt))
                     } else {
@@ -301,7 +366,7 @@ impl VendorClient {
                 Err(_) => None,
             };
             match wait {
-                Some(wait) if attempt < retries && wait <= MAX_WAIT => {
+                Some(wait) if attempt < retries && wait <= self.max_wait => {
                     attempt += 1;
                     tokio::time::sleep(wait).await;
                 }
@@ -321,10 +386,21 @@ impl VendorClient {
         if let Some(body) = &call.json {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(transport_error)?;
+        let mut response = request.send().await.map_err(transport_error)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(ProviderError::Unavailable {
+                    message: format!(
+                        "the vendor's answer is larger than {} MiB",
+                        MAX_BODY / (1024 * 1024)
+                    ),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
@@ -332,7 +408,7 @@ impl VendorClient {
                 Value::String(
                     String::from_utf8_lossy(&bytes)
                         .chars()
-                        .take(20_000)
+                        .take(KEPT_BODY_CHARS)
                         .collect(),
                 )
             })
@@ -357,6 +433,23 @@ fn transport_error(error: reqwest::Error) -> ProviderError {
     }
 }
 
+/// A vendor body as kept with an order (in `provider_errors` and its timeline): whole when its
+/// JSON is at most `KEPT_BODY_CHARS` long, else the start of that JSON as a string.
+pub fn kept_body(body: &Value) -> Value {
+    let text = body.to_string();
+    if text.len() <= KEPT_BODY_CHARS {
+        return body.clone();
+    }
+    let mut end = KEPT_BODY_CHARS;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Value::String(format!(
+        "{}… (cut at {KEPT_BODY_CHARS} bytes)",
+        &text[..end]
+    ))
+}
+
 fn backoff(attempt: u32) -> Duration {
     let base = BACKOFF_BASE * 2u32.pow(attempt);
     let jitter = rand::thread_rng().gen_range(0..=base.as_millis() as u64 / 2);
@@ -371,6 +464,8 @@ fn strip_query(url: &str) -> &str {
 mod tests {
     use super::*;
 
+    const NO_LIMIT: Duration = Duration::from_secs(3600);
+
     #[tokio::test(start_paused = true)]
     async fn the_limiter_spreads_requests_over_the_minute() {
         let limiter = RateLimiter::default();
@@ -380,13 +475,13 @@ mod tests {
         };
         let start = Instant::now();
         for _ in 0..20 {
-            limiter.acquire(&budget).await;
+            limiter.acquire(&budget, NO_LIMIT).await.unwrap();
         }
         assert!(
             start.elapsed() < Duration::from_millis(10),
             "a full bucket serves a burst"
         );
-        limiter.acquire(&budget).await;
+        limiter.acquire(&budget, NO_LIMIT).await.unwrap();
         let waited = start.elapsed();
         assert!(
             waited >= Duration::from_millis(2900) && waited <= Duration::from_millis(3100),
@@ -397,11 +492,49 @@ mod tests {
             per_minute: 20,
         };
         let before = Instant::now();
-        limiter.acquire(&other).await;
+        limiter.acquire(&other, NO_LIMIT).await.unwrap();
         assert!(
             before.elapsed() < Duration::from_millis(10),
             "budgets are per key"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_queue_and_those_too_far_back_take_nothing() {
+        let limiter = Arc::new(RateLimiter::default());
+        let budget = Budget {
+            key: "a:invite".into(),
+            per_minute: 60,
+        };
+        for _ in 0..60 {
+            limiter.acquire(&budget, Duration::ZERO).await.unwrap();
+        }
+        // One a second from here: with 5 s of patience, five more get a turn, in order.
+        let start = Instant::now();
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let (limiter, budget) = (limiter.clone(), budget.clone());
+                tokio::spawn(async move {
+                    let outcome = limiter.acquire(&budget, Duration::from_secs(5)).await;
+                    (outcome, start.elapsed())
+                })
+            })
+            .collect();
+        let mut served = Vec::new();
+        let mut refused = Vec::new();
+        for waiter in waiters {
+            match waiter.await.unwrap() {
+                (Ok(()), at) => served.push(at.as_secs_f64().round() as u64),
+                (Err(wait), at) => {
+                    assert!(at < Duration::from_millis(10), "refused at once");
+                    refused.push(wait)
+                }
+            }
+        }
+        served.sort();
+        assert_eq!(served, [1, 2, 3, 4, 5]);
+        assert_eq!(refused.len(), 3);
+        assert!(refused.iter().all(|w| *w > Duration::from_secs(5)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -411,15 +544,56 @@ mod tests {
             key: "a:invite".into(),
             per_minute: 60,
         };
-        limiter.acquire(&budget).await;
+        limiter.acquire(&budget, NO_LIMIT).await.unwrap();
         limiter.block("a:invite", Duration::from_secs(7)).await;
         let start = Instant::now();
-        limiter.acquire(&budget).await;
+        assert!(
+            limiter
+                .acquire(&budget, Duration::from_secs(5))
+                .await
+                .is_err(),
+            "a 7 s block is longer than 5 s of patience"
+        );
+        limiter.acquire(&budget, NO_LIMIT).await.unwrap();
         assert!(start.elapsed() >= Duration::from_secs(7));
-        limiter.acquire(&budget).await;
+        limiter.acquire(&budget, NO_LIMIT).await.unwrap();
         assert!(
             start.elapsed() < Duration::from_millis(7100),
             "the reset refills the budget"
+        );
+        limiter
+            .block("a:invite", Duration::from_secs(u64::MAX / 4))
+            .await;
+        assert!(
+            limiter.acquire(&budget, NO_LIMIT).await.is_ok(),
+            "an absurd block is capped at an hour"
+        );
+    }
+
+    #[test]
+    fn vendor_waits_are_clamped_and_never_panic() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let wait = |v: &str| vendor_wait(v, now);
+        assert_eq!(wait("17"), Some(Duration::from_secs(17)));
+        assert_eq!(wait("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(wait("-1"), Some(Duration::ZERO));
+        for huge in ["inf", "+Infinity", "1e20", "1e308", "99999999999999999999"] {
+            assert_eq!(wait(huge), Some(MAX_VENDOR_WAIT), "{huge}");
+        }
+        assert_eq!(wait("-inf"), Some(Duration::ZERO));
+        assert_eq!(wait("NaN"), None);
+        assert_eq!(wait("soon"), None);
+        let epoch = now.timestamp() + 30;
+        assert_eq!(wait(&epoch.to_string()), Some(Duration::from_secs(30)));
+        assert_eq!(
+            wait(&(now.timestamp() - 30).to_string()),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            wait("Wed, 02 Dec 2026 12:01:00 GMT"),
+            Some(Duration::from_secs(60))
         );
     }
 

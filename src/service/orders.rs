@@ -205,19 +205,15 @@ impl Gateway {
         order: OrderRecord,
     ) -> Result<CreateOrderResult, ServiceError> {
         let order_id = order.id.to_string();
-        let placed = caller
-            .provider
-            .place_order(
-                &caller.context,
-                &PlaceOrder {
-                    order_id: &order_id,
-                    package_id: &order.package_id,
-                    email: &order.candidate_email,
-                    request: &order.request,
-                    callback_url: Some(self.callback_url(&order.provider, order.id)),
-                },
-            )
-            .await;
+        let placement = PlaceOrder {
+            order_id: &order_id,
+            package_id: &order.package_id,
+            email: &order.candidate_email,
+            request: &order.request,
+            callback_url: Some(self.callback_url(&order.provider, order.id)),
+        };
+        let placing = caller.provider.place_order(&caller.context, &placement);
+        let placed = self.with_heartbeat(order.id, placing).await;
         let placed = match placed {
             Ok(invitation) => self
                 .check_reuse(&order, &invitation)
@@ -261,6 +257,28 @@ impl Gateway {
             Err(error) => {
                 self.record_failure(&order, &error, at).await?;
                 Err(error.into())
+            }
+        }
+    }
+
+    /// Runs `placing` while telling the store, every half `PROVIDER_TIMEOUT`, that this process is
+    /// still placing the order: the sweeper of abandoned orders (here or in another instance)
+    /// then never fails an order whose invitation may still go out.
+    async fn with_heartbeat<T>(
+        &self,
+        id: Uuid,
+        placing: impl std::future::Future<Output = T>,
+    ) -> T {
+        let every = self.config.provider_timeout / 2;
+        tokio::pin!(placing);
+        loop {
+            tokio::select! {
+                done = &mut placing => return done,
+                _ = tokio::time::sleep(every) => {
+                    if let Err(error) = self.store.touch_pending_order(id, now()).await {
+                        tracing::warn!(order_id = %id, %error, "could not mark the order as still being placed");
+                    }
+                }
             }
         }
     }
@@ -359,6 +377,11 @@ impl Gateway {
     /// key instead of waiting forever. Returns how many were failed.
     pub async fn fail_abandoned_orders(&self) -> Result<usize, ServiceError> {
         let grace = self.config.provider_timeout * 2 + Duration::from_secs(60);
+        self.fail_orders_abandoned_for(grace).await
+    }
+
+    /// `fail_abandoned_orders` with the time an order may go without a heartbeat as a parameter.
+    pub async fn fail_orders_abandoned_for(&self, grace: Duration) -> Result<usize, ServiceError> {
         let before = now() - chrono::Duration::from_std(grace).unwrap_or_default();
         let mut failed = 0;
         for order in self.store.list_stale_pending(before, 50).await? {

@@ -120,6 +120,9 @@ pub trait Store: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OrderRecord>, StoreError>;
+    /// Marks a `pending` order as still being placed at `at` (the placing process's heartbeat,
+    /// which keeps `list_stale_pending` from taking it); false when it is no longer pending.
+    async fn touch_pending_order(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
     async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError>;
     /// Sets the next poll of an order claimed until `lease`, unless its next poll changed since
     /// the claim: a callback that asks for a re-read while one is in flight gets another one.

@@ -541,6 +541,17 @@ macro_rules! impl_sql_store {
                 .collect()
             }
 
+            async fn touch_pending_order(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+                self.write_one(move |conn| Box::pin(async move {
+                    let done = sqlx::query("UPDATE orders SET updated_at = $2 WHERE id = $1 AND status = 'pending'")
+                        .bind(id)
+                        .bind(at)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
+                })).await
+            }
+
             async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
                 self.write_one(move |conn| Box::pin(async move {
                     match at {

@@ -66,20 +66,26 @@ pub struct Deliverer {
     lease: Duration,
 }
 
+/// The client deliveries go out with: the vendor timeout, no redirects, every address checked by
+/// the SSRF guard at connection time, and never a proxy from the environment (a proxy would
+/// resolve the ATS host itself, out of the guard's sight). Built at start-up: when it cannot be,
+/// the gateway does not start.
+pub fn client(config: &crate::config::Config) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(config.provider_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(PublicResolver {
+            allow_private: config.outbound_allow_private,
+        }))
+        .user_agent(concat!("assessment-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 impl Deliverer {
-    pub fn new(gateway: Gateway) -> Self {
-        let timeout = gateway.config.provider_timeout;
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(PublicResolver {
-                allow_private: gateway.config.outbound_allow_private,
-            }))
-            .user_agent(concat!("assessment-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+    pub fn new(gateway: Gateway, client: reqwest::Client) -> Self {
         Self {
-            lease: timeout * 2 + Duration::from_secs(10),
+            lease: gateway.config.provider_timeout * 2 + Duration::from_secs(10),
             gateway,
             client,
             secrets: Mutex::new(HashMap::new()),
@@ -298,11 +304,11 @@ async fn read_prefix(mut response: reqwest::Response) -> Option<String> {
 }
 
 /// Deliveries of one process: up to 64 in flight, more claimed as soon as 16 slots are free.
-pub async fn run(gateway: Gateway, stop: watch::Receiver<bool>) {
+pub async fn run(gateway: Gateway, client: reqwest::Client, stop: watch::Receiver<bool>) {
     let limits = Limits::new(MAX_IN_FLIGHT, CLAIM_WHEN_FREE);
     let wake = gateway.wake.clone();
     in_flight::run(
-        Arc::new(Deliverer::new(gateway)),
+        Arc::new(Deliverer::new(gateway, client)),
         &wake.deliveries,
         limits,
         stop,

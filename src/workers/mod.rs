@@ -15,11 +15,13 @@ pub struct Workers {
 }
 
 impl Workers {
-    pub fn start(gateway: Gateway) -> Self {
+    /// Starts polling and delivery; deliveries go out through `delivery_client`
+    /// (`delivery::client`).
+    pub fn start(gateway: Gateway, delivery_client: reqwest::Client) -> Self {
         let (stop, stopped) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(polling::run(gateway.clone(), stopped.clone())),
-            tokio::spawn(delivery::run(gateway, stopped)),
+            tokio::spawn(delivery::run(gateway, delivery_client, stopped)),
         ];
         Self { stop, tasks }
     }

@@ -490,7 +490,7 @@ mod tests {
     #[test]
     fn callbacks_name_their_invitation_in_any_casing() {
         let mocha = InterviewMocha::new(
-            VendorClient::new(Duration::from_secs(1)),
+            VendorClient::new(Duration::from_secs(1)).unwrap(),
             Duration::from_secs(60),
         );
         assert_eq!(

@@ -518,7 +518,7 @@ mod tests {
     #[test]
     fn credentials_are_a_token_or_a_login() {
         let tg = TestGorilla::new(
-            VendorClient::new(Duration::from_secs(1)),
+            VendorClient::new(Duration::from_secs(1)).unwrap(),
             Duration::from_secs(60),
         );
         assert!(tg

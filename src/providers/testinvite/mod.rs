@@ -452,7 +452,7 @@ mod tests {
     #[test]
     fn callbacks_name_the_candidate() {
         let ti = TestInvite::new(
-            VendorClient::new(Duration::from_secs(1)),
+            VendorClient::new(Duration::from_secs(1)).unwrap(),
             Duration::from_secs(60),
         );
         assert_eq!(
@@ -505,7 +505,7 @@ mod tests {
     #[test]
     fn settings_are_checked() {
         let ti = TestInvite::new(
-            VendorClient::new(Duration::from_secs(1)),
+            VendorClient::new(Duration::from_secs(1)).unwrap(),
             Duration::from_secs(60),
         );
         assert!(ti
