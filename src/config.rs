@@ -68,18 +68,18 @@ pub struct Settings {
     /// Run the polling and delivery workers in this process.
     #[arg(long, env = "RUN_WORKERS", global = true, default_value = "true", action = clap::ArgAction::Set, value_parser = parse_bool)]
     pub run_workers: bool,
-    /// Delays between delivery attempts, comma-separated.
+    /// Delays between delivery attempts, comma-separated (each at most 30d).
     #[arg(long, env = "DELIVERY_RETRY_SCHEDULE", global = true, default_value = "5s,1m,5m,30m,2h,6h,12h,24h", value_parser = parse_schedule)]
     pub delivery_retry_schedule: Schedule,
-    /// How often open orders are polled at vendors that do not call back.
-    #[arg(long, env = "POLL_INTERVAL", global = true, default_value = "5m", value_parser = parse_positive_duration)]
+    /// How often open orders are polled at vendors that do not call back (at most 7d).
+    #[arg(long, env = "POLL_INTERVAL", global = true, default_value = "5m", value_parser = parse_poll_interval)]
     pub poll_interval: HumanDuration,
     /// How long after a vendor callback the order is re-read from the vendor; further callbacks
-    /// for the order meanwhile share that one re-read.
-    #[arg(long, env = "CALLBACK_REREAD_DELAY", global = true, default_value = "1s", value_parser = parse_any_duration)]
+    /// for the order meanwhile share that one re-read (at most 1h).
+    #[arg(long, env = "CALLBACK_REREAD_DELAY", global = true, default_value = "1s", value_parser = parse_reread_delay)]
     pub callback_reread_delay: HumanDuration,
-    /// Timeout of one vendor request.
-    #[arg(long, env = "PROVIDER_TIMEOUT", global = true, default_value = "20s", value_parser = parse_positive_duration)]
+    /// Timeout of one vendor request (and of one delivery attempt; at most 10m).
+    #[arg(long, env = "PROVIDER_TIMEOUT", global = true, default_value = "20s", value_parser = parse_provider_timeout)]
     pub provider_timeout: HumanDuration,
     /// `pretty` or `json` (default: pretty on a terminal, json otherwise).
     #[arg(long, env = "LOG_FORMAT", global = true, value_enum)]
@@ -328,22 +328,56 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value.trim()).map_err(|e| format!("{e} (expected e.g. 5s, 1m, 2h)"))
 }
 
-fn parse_any_duration(value: &str) -> Result<HumanDuration, String> {
-    parse_duration(value).map(HumanDuration)
-}
-
-fn parse_positive_duration(value: &str) -> Result<HumanDuration, String> {
+/// A duration from `min` to `max` (`max` written the way the setting's help says it).
+fn bounded_duration(
+    value: &str,
+    min: Duration,
+    max: (Duration, &str),
+) -> Result<HumanDuration, String> {
     let duration = parse_duration(value)?;
-    if duration.is_zero() {
+    if duration < min {
         return Err("must be greater than zero".into());
     }
+    if duration > max.0 {
+        return Err(format!("must be at most {}", max.1));
+    }
     Ok(HumanDuration(duration))
+}
+
+const MINUTE: u64 = 60;
+const DAY: u64 = 24 * 3600;
+
+fn parse_poll_interval(value: &str) -> Result<HumanDuration, String> {
+    bounded_duration(
+        value,
+        Duration::from_nanos(1),
+        (Duration::from_secs(7 * DAY), "7d"),
+    )
+}
+
+fn parse_reread_delay(value: &str) -> Result<HumanDuration, String> {
+    bounded_duration(value, Duration::ZERO, (Duration::from_secs(3600), "1h"))
+}
+
+fn parse_provider_timeout(value: &str) -> Result<HumanDuration, String> {
+    bounded_duration(
+        value,
+        Duration::from_nanos(1),
+        (Duration::from_secs(10 * MINUTE), "10m"),
+    )
 }
 
 fn parse_schedule(value: &str) -> Result<Schedule, String> {
     let delays = value
         .split(',')
-        .map(parse_duration)
+        .map(|delay| {
+            bounded_duration(
+                delay,
+                Duration::ZERO,
+                (Duration::from_secs(30 * DAY), "30d"),
+            )
+            .map(|d| d.0)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if delays.is_empty() {
         return Err("needs at least one delay".into());
@@ -378,6 +412,24 @@ mod tests {
             err.contains("MASTER_KEY") && err.contains("32 bytes"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        for (flag, value) in [
+            ("--poll-interval", "100000000y"),
+            ("--provider-timeout", "11m"),
+            ("--callback-reread-delay", "2h"),
+            ("--delivery-retry-schedule", "5s,31d"),
+            ("--provider-timeout", "0s"),
+        ] {
+            let err = settings(&[flag, value]).unwrap_err().to_string();
+            assert!(
+                err.contains("at most") || err.contains("greater than zero"),
+                "{flag} {value}: {err}"
+            );
+        }
+        assert!(settings(&["--poll-interval", "7d", "--provider-timeout", "10m"]).is_ok());
     }
 
     #[test]

@@ -218,6 +218,23 @@ async fn bad_admin_input_writes_nothing(db: TestDb) {
             json!({"provider": "sandbox", "name": "x", "settings": []}),
             "settings",
         ),
+        // Durations that would overflow date arithmetic, or make no sense, are refused.
+        (
+            json!({"provider": "sandbox", "name": "x", "settings": {"validity": "100000000y"}}),
+            "settings.validity",
+        ),
+        (
+            json!({"provider": "sandbox", "name": "x", "settings": {"validity": "366d"}}),
+            "to 365d",
+        ),
+        (
+            json!({"provider": "sandbox", "name": "x", "settings": {"auto_complete_after": "100000000y"}}),
+            "auto_complete_after",
+        ),
+        (
+            json!({"provider": "sandbox", "name": "x", "settings": {"auto_complete_after": "25h"}}),
+            "at most 1 day",
+        ),
     ] {
         let response = app
             .admin(Method::POST, &accounts)
@@ -327,7 +344,55 @@ async fn orders_are_listed_with_filters_and_shown_with_their_timeline(db: TestDb
     assert_eq!(timeline[1]["to_status"], "invited");
 }
 
+/// Settings stored before they were bounded (or written past the API) must not break polls:
+/// date arithmetic saturates instead of panicking.
+async fn absurd_stored_durations_do_not_break_an_account(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let tenant = app
+        .create_tenant_with("sandbox", json!({}), json!({"auto_complete_after": "2s"}))
+        .await;
+    let settings = r#"{"auto_complete_after": "100000000y", "validity": "100000000y"}"#;
+    if db.backend == "postgres" {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::query("UPDATE accounts SET settings = CAST($1 AS jsonb)")
+            .bind(settings)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        sqlx::query("UPDATE accounts SET settings = $1")
+            .bind(settings)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    // The account cache keeps an opened account for 5 s; this app has not opened it yet.
+    let created = expect_json(
+        app.order(
+            &tenant,
+            &stackone_order("far", "ada@example.com", "sandbox-coding"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let refreshed = app
+        .admin(
+            Method::POST,
+            &format!("/admin/orders/{}/refresh", created["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let detail = expect_json(refreshed, StatusCode::OK).await;
+    assert_eq!(detail["status"], "invited");
+}
+
 on_both_databases!(
+    absurd_stored_durations_do_not_break_an_account,
     admin_calls_need_the_admin_token,
     projects_keys_and_accounts,
     bad_admin_input_writes_nothing,

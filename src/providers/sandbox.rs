@@ -181,8 +181,12 @@ impl SandboxProvider {
         account
             .setting_str("auto_complete_after")
             .and_then(|v| crate::config::parse_duration(v).ok())
+            .map(|d| d.min(MAX_AUTO_COMPLETE_AFTER))
     }
 }
+
+/// The longest `auto_complete_after` an account may set.
+const MAX_AUTO_COMPLETE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 #[async_trait]
 impl Provider for SandboxProvider {
@@ -196,9 +200,11 @@ impl Provider for SandboxProvider {
         }
         match settings.get("auto_complete_after") {
             None | Some(Value::Null) => Ok(()),
-            Some(Value::String(v)) => crate::config::parse_duration(v)
-                .map(|_| ())
-                .map_err(|e| format!("settings.auto_complete_after: {e}")),
+            Some(Value::String(v)) => match crate::config::parse_duration(v) {
+                Ok(d) if d <= MAX_AUTO_COMPLETE_AFTER => Ok(()),
+                Ok(_) => Err("settings.auto_complete_after: at most 1 day".into()),
+                Err(e) => Err(format!("settings.auto_complete_after: {e}")),
+            },
             Some(_) => Err(
                 "settings.auto_complete_after: expected a duration string such as \"2s\"".into(),
             ),
@@ -285,8 +291,7 @@ impl Provider for SandboxProvider {
     ) -> Result<VendorOutcome, ProviderError> {
         let now = crate::domain::now();
         let due = Self::auto_complete_after(account)
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .is_some_and(|d| now >= order.invited_at + d);
+            .is_some_and(|d| now >= crate::domain::later(order.invited_at, d));
         if due {
             Ok(Steering::from_email(order.email).outcome(order.invited_at, now))
         } else {

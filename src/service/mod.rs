@@ -33,14 +33,23 @@ pub struct Gateway {
 /// moment (a burst of orders, a burst of failures) does not come due at the same moment again.
 pub fn spread(delay: std::time::Duration, fraction: f64) -> std::time::Duration {
     use rand::Rng;
-    delay.mul_f64(rand::thread_rng().gen_range((1.0 - fraction)..=(1.0 + fraction)))
+    scaled(
+        delay,
+        rand::thread_rng().gen_range((1.0 - fraction)..=(1.0 + fraction)),
+    )
 }
 
 /// `delay` lengthened randomly by up to `fraction` of itself: the spread of `spread` for a wait
 /// that must not end early (a sandbox order completes only once its delay has passed).
 pub fn spread_later(delay: std::time::Duration, fraction: f64) -> std::time::Duration {
     use rand::Rng;
-    delay.mul_f64(rand::thread_rng().gen_range(1.0..=(1.0 + fraction)))
+    scaled(delay, rand::thread_rng().gen_range(1.0..=(1.0 + fraction)))
+}
+
+/// `delay × factor`, saturating instead of panicking on overflow.
+fn scaled(delay: std::time::Duration, factor: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(delay.as_secs_f64() * factor)
+        .unwrap_or(std::time::Duration::MAX)
 }
 
 /// Wakes this process's workers when work was queued, so that they need not wait for their

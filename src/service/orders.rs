@@ -229,8 +229,7 @@ impl Gateway {
                 let next_poll_at = caller
                     .provider
                     .first_poll_after(&caller.context, &order.request)
-                    .and_then(|d| chrono::Duration::from_std(super::spread_later(d, 0.2)).ok())
-                    .map(|d| at + d);
+                    .map(|d| crate::domain::later(at, super::spread_later(d, 0.2)));
                 let mut invited = order.clone();
                 invited.remote_id = Some(invitation.remote_id.clone());
                 let change = OrderChange {
@@ -382,7 +381,7 @@ impl Gateway {
 
     /// `fail_abandoned_orders` with the time an order may go without a heartbeat as a parameter.
     pub async fn fail_orders_abandoned_for(&self, grace: Duration) -> Result<usize, ServiceError> {
-        let before = now() - chrono::Duration::from_std(grace).unwrap_or_default();
+        let before = crate::domain::earlier(now(), grace);
         let mut failed = 0;
         for order in self.store.list_stale_pending(before, 50).await? {
             let reason =

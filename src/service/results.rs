@@ -62,9 +62,7 @@ impl Gateway {
         let next_poll_at = outcome
             .status
             .is_open()
-            .then(|| chrono::Duration::from_std(super::spread(self.config.poll_interval, 0.1)).ok())
-            .flatten()
-            .map(|d| at + d);
+            .then(|| crate::domain::later(at, super::spread(self.config.poll_interval, 0.1)));
         let verdict = result
             .result
             .as_ref()

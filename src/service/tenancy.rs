@@ -64,6 +64,9 @@ fn checked_name(field: &str, name: &str) -> Result<String, ServiceError> {
     Ok(name.to_string())
 }
 
+/// The longest `validity` an account may set.
+const MAX_VALIDITY: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
 /// Settings every provider understands.
 fn check_common_settings(settings: &Value) -> Result<(), ServiceError> {
     let Some(map) = settings.as_object() else {
@@ -77,12 +80,12 @@ fn check_common_settings(settings: &Value) -> Result<(), ServiceError> {
         }
     }
     if let Some(validity) = map.get("validity").filter(|v| !v.is_null()) {
-        let ok = validity
-            .as_str()
-            .is_some_and(|v| crate::config::parse_duration(v).is_ok_and(|d| !d.is_zero()));
+        let ok = validity.as_str().is_some_and(|v| {
+            crate::config::parse_duration(v).is_ok_and(|d| !d.is_zero() && d <= MAX_VALIDITY)
+        });
         if !ok {
             return Err(ServiceError::invalid(
-                "settings.validity: expected a duration such as \"14d\"",
+                "settings.validity: expected a duration from 1s to 365d, such as \"14d\"",
             ));
         }
     }

@@ -246,7 +246,7 @@ impl Deliverer {
             Some(asked) => asked.min(Duration::from_secs(24 * 3600)),
             None => jitter(*planned),
         };
-        AttemptOutcome::RetryAt(now() + chrono::Duration::from_std(delay).unwrap_or_default())
+        AttemptOutcome::RetryAt(crate::domain::later(now(), delay))
     }
 }
 
@@ -257,7 +257,7 @@ impl LeasedWork for Deliverer {
 
     async fn claim(&self, limit: usize) -> Result<Vec<Self::Item>, ServiceError> {
         let at = now();
-        let lease = at + chrono::Duration::from_std(self.lease).unwrap_or_default();
+        let lease = crate::domain::later(at, self.lease);
         let claimed = self
             .gateway
             .store

@@ -74,7 +74,7 @@ impl LeasedWork for Poller {
             }
         }
         let at = now();
-        let lease = at + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let lease = crate::domain::later(at, LEASE);
         // A callback makes its order due at once; waiting `CALLBACK_REREAD_DELAY` more lets the
         // vendor's read side catch up with the event and lets repeated callbacks share one read.
         // Regular polls start that much later too, which nothing notices.
@@ -122,8 +122,7 @@ fn past_validity(settings: &Value, order: &OrderRecord) -> bool {
         .get("validity")
         .and_then(Value::as_str)
         .and_then(|v| crate::config::parse_duration(v).ok())
-        .and_then(|d| chrono::Duration::from_std(d).ok())
-        .is_some_and(|validity| now() > order.created_at + validity)
+        .is_some_and(|validity| now() > crate::domain::later(order.created_at, validity))
 }
 
 /// Reads one claimed order's state from its vendor and records what changed; when nothing did,
@@ -183,10 +182,10 @@ async fn poll_again_after(
     lease: DateTime<Utc>,
     wait: Duration,
 ) -> Result<(), ServiceError> {
-    let wait = chrono::Duration::from_std(crate::service::spread(wait, 0.1)).unwrap_or_default();
+    let wait = crate::service::spread(wait, 0.1);
     gateway
         .store
-        .reschedule_claimed_poll(id, lease, Some(now() + wait))
+        .reschedule_claimed_poll(id, lease, Some(crate::domain::later(now(), wait)))
         .await?;
     Ok(())
 }
