@@ -13,7 +13,9 @@ use std::{
 #[error("{0}")]
 pub struct Refused(pub String);
 
-/// Whether `ip` is an address on the public internet.
+/// Whether `ip` is an address on the public internet: not in any block of IANA's IPv4 and IPv6
+/// special-purpose address registries that is not globally reachable, nor a multicast, reserved
+/// or translation address that leads to one.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -26,30 +28,42 @@ pub fn is_public(ip: IpAddr) -> bool {
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
     let [a, b, c, _] = ip.octets();
-    !(ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64.0.0/10
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || a >= 240) // reserved
+    !(a == 0 // "this network" 0.0.0.0/8
+        || a == 10
+        || (a == 100 && (64..128).contains(&b)) // shared address space 100.64.0.0/10
+        || a == 127
+        || (a == 169 && b == 254)
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments 192.0.0.0/24
+        || (a == 192 && b == 0 && c == 2) // documentation
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
+        || (a == 192 && b == 168)
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking 198.18.0.0/15
+        || (a == 198 && b == 51 && c == 100) // documentation
+        || (a == 203 && b == 0 && c == 113) // documentation
+        || a >= 224) // multicast 224.0.0.0/4, reserved 240.0.0.0/4, broadcast
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-        || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || (first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64, maps to IPv4
-        || first == 0x0100) // discard-only
+    let s = ip.segments();
+    // NAT64's well-known prefix 64:ff9b::/96 leads to the IPv4 address in its last 32 bits.
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        let [.., hi, lo] = s;
+        return is_public_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    }
+    // Only 2000::/3 is global unicast: everything else (::/8 with loopback, unspecified and
+    // IPv4-compatible ::a.b.c.d, 64:ff9b:1::/48, 100::/64, 5f00::/16, fc00::/7, fe80::/10,
+    // fec0::/10, ff00::/8) is not.
+    let global_unicast = (s[0] & 0xe000) == 0x2000;
+    let special = match s[0] {
+        // IETF protocol assignments 2001::/23 (Teredo…) and documentation 2001:db8::/32.
+        0x2001 => s[1] < 0x0200 || s[1] == 0x0db8,
+        // 6to4, which embeds any IPv4 address.
+        0x2002 => true,
+        // Documentation 3fff::/20.
+        first => (first & 0xfff0) == 0x3ff0,
+    };
+    global_unicast && !special
 }
 
 fn refuse_private(ip: IpAddr, allow_private: bool) -> Result<(), Refused> {
@@ -153,10 +167,38 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            // IANA's special-purpose blocks beyond the obvious ones.
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::",
+            "2002:a00:1::1",
+            "2002:5db8:d822::1",
+            "fec0::1",
+            "64:ff9b:1::a00:1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:db8::1",
+            "3fff::1",
+            "5f00::1",
+            "100::1",
+            "ff02::1",
+            "192.0.2.1",
+            "198.51.100.1",
+            "203.0.113.1",
+            "192.88.99.1",
+            "198.18.0.1",
+            "240.0.0.1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "64:ff9b::808:808",
+            "2a00:1450:4001::1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -189,6 +189,8 @@ impl TestApp {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
+            // A test may point the environment's proxies elsewhere; the test itself goes direct.
+            .no_proxy()
             .build()
             .expect("client");
         Self {
