@@ -81,6 +81,10 @@ pub struct Settings {
     /// Timeout of one vendor request (and of one delivery attempt; at most 10m).
     #[arg(long, env = "PROVIDER_TIMEOUT", global = true, default_value = "20s", value_parser = parse_provider_timeout)]
     pub provider_timeout: HumanDuration,
+    /// Unified API requests a minute per API key in this process; beyond it 429 with
+    /// `Retry-After` (0: no limit).
+    #[arg(long, env = "RATE_LIMIT", global = true, default_value = "1000")]
+    pub rate_limit: u32,
     /// `pretty` or `json` (default: pretty on a terminal, json otherwise).
     #[arg(long, env = "LOG_FORMAT", global = true, value_enum)]
     pub log_format: Option<LogFormat>,
@@ -139,6 +143,7 @@ pub struct Config {
     pub poll_interval: Duration,
     pub callback_reread_delay: Duration,
     pub provider_timeout: Duration,
+    pub rate_limit: u32,
     pub log_format: LogFormat,
 }
 
@@ -191,6 +196,7 @@ impl Config {
             poll_interval: settings.poll_interval.0,
             callback_reread_delay: settings.callback_reread_delay.0,
             provider_timeout: settings.provider_timeout.0,
+            rate_limit: settings.rate_limit,
             log_format: settings.log_format.unwrap_or_else(|| {
                 use std::io::IsTerminal;
                 if std::io::stdout().is_terminal() {

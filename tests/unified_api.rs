@@ -455,6 +455,45 @@ async fn bad_input_is_refused_and_writes_nothing(db: TestDb) {
     )
     .await;
 
+    // Every stored string has its limit, named in the refusal.
+    for (field, value, named) in [
+        (
+            "/candidate/first_name",
+            json!("x".repeat(201)),
+            "candidate.first_name: at most 200",
+        ),
+        (
+            "/candidate/emails",
+            json!([{"value": format!("{}@example.com", "a".repeat(250))}]),
+            "candidate.emails[0].value: at most 254",
+        ),
+        ("/id", json!("k".repeat(256)), "id: at most 255"),
+        (
+            "/results_update_url",
+            json!(format!("https://ats.example.com/{}", "r".repeat(2048))),
+            "results_update_url: at most 2048",
+        ),
+        (
+            "/passthrough",
+            json!({"blob": "x".repeat(16 * 1024)}),
+            "passthrough: at most 16 KB",
+        ),
+        (
+            "/job/title",
+            json!("t".repeat(201)),
+            "job.title: at most 200",
+        ),
+    ] {
+        let mut long = good.clone();
+        *long.pointer_mut(field).unwrap() = value;
+        expect_error(
+            app.order(&tenant, &long).await,
+            StatusCode::BAD_REQUEST,
+            named,
+        )
+        .await;
+    }
+
     let mut huge = good.clone();
     huge["passthrough"] = json!({"blob": "x".repeat(1024 * 1024 + 10)});
     expect_error(
@@ -680,7 +719,64 @@ async fn an_order_abandoned_mid_call_fails_and_its_replay_retries(db: TestDb) {
     assert_eq!(app.gateway.fail_abandoned_orders().await.unwrap(), 0);
 }
 
+/// `RATE_LIMIT` requests a minute per API key: beyond it 429 with `Retry-After`; other keys, the
+/// sandbox's pages and vendor callbacks go on.
+async fn each_api_key_has_its_request_budget(db: TestDb) {
+    let app = TestApp::spawn_with(&db, &["--rate-limit", "5"]).await;
+    let tenant = app.create_tenant().await;
+    let other = app.create_tenant().await;
+    let created = expect_json(
+        app.order(
+            &tenant,
+            &stackone_order("rl-1", "ada@example.com", "sandbox-coding"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    for _ in 0..4 {
+        let listed = app
+            .unified(Method::GET, "/unified/ats/assessments/packages", &tenant)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.status(), StatusCode::OK);
+    }
+    let limited = app
+        .unified(Method::GET, "/unified/ats/assessments/packages", &tenant)
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=12).contains(&retry_after), "{retry_after}");
+    expect_error(limited, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT").await;
+    let elsewhere = app
+        .unified(Method::GET, "/unified/ats/assessments/packages", &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere.status(),
+        StatusCode::OK,
+        "another key is not held back"
+    );
+    let test_url = created["test_url"].as_str().unwrap();
+    for _ in 0..10 {
+        let page = app.client.get(test_url).send().await.unwrap();
+        assert_eq!(
+            page.status(),
+            StatusCode::OK,
+            "the candidate's page is not limited"
+        );
+    }
+}
+
 on_both_databases!(
+    each_api_key_has_its_request_budget,
     an_order_abandoned_mid_call_fails_and_its_replay_retries,
     packages_page_through_with_the_cursor,
     an_order_returns_the_flat_stackone_body_and_reads_back,

@@ -28,9 +28,13 @@ impl OpenEnum {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct AssessmentPackage {
+    #[schema(max_length = 255)]
     pub id: Option<String>,
+    #[schema(max_length = 255)]
     pub remote_id: Option<String>,
+    #[schema(max_length = 200)]
     pub name: Option<String>,
+    #[schema(max_length = 4096)]
     pub description: Option<String>,
 }
 
@@ -38,8 +42,10 @@ pub struct AssessmentPackage {
 #[serde(default)]
 pub struct OrderApplication {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub remote_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub application_status: Option<OpenEnum>,
@@ -51,16 +57,22 @@ pub struct OrderApplication {
 #[serde(default)]
 pub struct HiringTeamMember {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub user_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub remote_user_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub first_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub last_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 254)]
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub role: Option<String>,
 }
 
@@ -68,10 +80,13 @@ pub struct HiringTeamMember {
 #[serde(default)]
 pub struct OrderJob {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub remote_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub title: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hiring_team: Option<Vec<HiringTeamMember>>,
@@ -83,8 +98,10 @@ pub struct OrderJob {
 #[serde(default)]
 pub struct CandidateEmail {
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 254)]
     pub value: Option<String>,
 }
 
@@ -92,18 +109,23 @@ pub struct CandidateEmail {
 #[serde(default)]
 pub struct OrderCandidate {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub remote_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub first_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub last_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emails: Option<Vec<CandidateEmail>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub passthrough: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2048)]
     pub profile_url: Option<String>,
 }
 
@@ -113,6 +135,7 @@ pub struct OrderCandidate {
 pub struct OrderRequest {
     /// The caller's own order id; used as the idempotency key.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub package: Option<AssessmentPackage>,
@@ -125,6 +148,7 @@ pub struct OrderRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requester: Option<HiringTeamMember>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2048)]
     pub results_update_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub passthrough: Option<Map<String, Value>>,
@@ -232,8 +256,10 @@ pub struct UpdateResultRequest {
     pub score: Option<Score>,
     pub start_date: Option<String>,
     pub submission_date: Option<String>,
+    #[schema(max_length = 4096)]
     pub summary: Option<String>,
     pub result: Option<OpenEnum>,
+    #[schema(max_length = 2048)]
     pub result_url: Option<String>,
     pub attachments: Option<Vec<Attachment>>,
     pub candidate: Option<ResultCandidate>,

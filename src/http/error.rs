@@ -67,6 +67,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid(m) => Self::bad_request(m),
             ServiceError::NotFound(m) => Self::not_found(m),
             ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
+            ServiceError::TooManyRequests {
+                message,
+                retry_after,
+            } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+            },
             ServiceError::Provider(e) => (*e).into(),
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "store failure");

@@ -13,6 +13,12 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Too many requests; the caller may try again after `retry_after`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error(transparent)]
     Provider(Box<ProviderError>),
     #[error(transparent)]

@@ -7,6 +7,7 @@ pub mod deliveries;
 mod error;
 pub mod orders;
 pub mod packages;
+pub mod request_limit;
 pub mod results;
 pub mod sandbox;
 pub mod tenancy;
@@ -27,6 +28,7 @@ pub struct Gateway {
     pub config: Arc<Config>,
     pub wake: Arc<Wakeups>,
     tenancy_cache: Arc<tenancy_cache::TenancyCache>,
+    request_limit: Arc<request_limit::RequestLimiter>,
 }
 
 /// `delay` moved randomly by up to ±`fraction` of itself, so that work scheduled at the same
@@ -63,6 +65,7 @@ pub struct Wakeups {
 impl Gateway {
     pub fn new(store: DynStore, providers: Providers, config: Arc<Config>) -> Self {
         let cipher = Cipher::new(config.master_key.expose());
+        let request_limit = Arc::new(request_limit::RequestLimiter::new(config.rate_limit));
         Self {
             store,
             providers,
@@ -70,6 +73,7 @@ impl Gateway {
             config,
             wake: Arc::new(Wakeups::default()),
             tenancy_cache: Arc::default(),
+            request_limit,
         }
     }
 }

@@ -35,6 +35,7 @@ fn is_email(value: &str) -> bool {
 
 /// The checks the gateway itself makes on an order (design.md §4.1).
 fn validate(request: &OrderRequest) -> Result<(&str, &str), ServiceError> {
+    request.check_limits().map_err(ServiceError::Invalid)?;
     let package_id = request
         .package_id()
         .ok_or_else(|| ServiceError::invalid("package.id: is required"))?;

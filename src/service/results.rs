@@ -110,6 +110,7 @@ impl Gateway {
         id: &str,
         update: UpdateResultRequest,
     ) -> Result<(), ServiceError> {
+        update.check_limits().map_err(ServiceError::Invalid)?;
         check_date("start_date", &update.start_date)?;
         check_date("submission_date", &update.submission_date)?;
         let order = self.caller_order(caller, id).await?;

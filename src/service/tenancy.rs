@@ -67,6 +67,20 @@ fn checked_name(field: &str, name: &str) -> Result<String, ServiceError> {
 /// The longest `validity` an account may set.
 const MAX_VALIDITY: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
+/// An account's credentials and settings are each at most 16 KB of JSON.
+fn check_account_sizes(credentials: &Value, settings: &Value) -> Result<(), ServiceError> {
+    use crate::domain::limits::JSON_BYTES;
+    for (field, value) in [("credentials", credentials), ("settings", settings)] {
+        if value.to_string().len() > JSON_BYTES {
+            return Err(ServiceError::invalid(format!(
+                "{field}: at most {} KB of JSON",
+                JSON_BYTES / 1024
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Settings every provider understands.
 fn check_common_settings(settings: &Value) -> Result<(), ServiceError> {
     let Some(map) = settings.as_object() else {
@@ -185,21 +199,36 @@ impl Gateway {
             return Err(refused());
         }
         let key_hash = sha256_hex(api_key);
-        if let Some(project_id) = self.tenancy_cache.project_of_key(&key_hash) {
-            return Ok(project_id);
-        }
-        let record = self
-            .store
-            .find_api_key(&key_hash)
-            .await?
-            .ok_or_else(refused)?;
-        if record.revoked_at.is_some() {
-            return Err(ServiceError::Unauthenticated(
-                "the API key has been revoked".into(),
-            ));
-        }
-        self.tenancy_cache.remember_key(key_hash, record.project_id);
-        Ok(record.project_id)
+        let project_id = match self.tenancy_cache.project_of_key(&key_hash) {
+            Some(project_id) => project_id,
+            None => {
+                // Taken before the read: a revocation meanwhile keeps the key out of the cache.
+                let generation = self.tenancy_cache.key_generation();
+                let record = self
+                    .store
+                    .find_api_key(&key_hash)
+                    .await?
+                    .ok_or_else(refused)?;
+                if record.revoked_at.is_some() {
+                    return Err(ServiceError::Unauthenticated(
+                        "the API key has been revoked".into(),
+                    ));
+                }
+                self.tenancy_cache
+                    .remember_key(key_hash.clone(), record.project_id, generation);
+                record.project_id
+            }
+        };
+        self.request_limit.check(&key_hash).map_err(|retry_after| {
+            ServiceError::TooManyRequests {
+                message: format!(
+                    "more than {} requests a minute with this API key (RATE_LIMIT)",
+                    self.config.rate_limit
+                ),
+                retry_after,
+            }
+        })?;
+        Ok(project_id)
     }
 
     fn provider_for(&self, name: &str) -> Result<Arc<dyn Provider>, ServiceError> {
@@ -223,6 +252,7 @@ impl Gateway {
     ) -> Result<AccountRecord, ServiceError> {
         let adapter = self.provider_for(provider)?;
         let name = checked_name("name", name)?;
+        check_account_sizes(&credentials, &settings)?;
         check_common_settings(&settings)?;
         adapter
             .validate_account(&credentials, &settings)
@@ -280,6 +310,7 @@ impl Gateway {
                 .cipher
                 .open_json(&account.credentials_sealed, &account_context_label(id))?,
         };
+        check_account_sizes(&credentials, &account.settings)?;
         check_common_settings(&account.settings)?;
         adapter
             .validate_account(&credentials, &account.settings)
@@ -345,6 +376,7 @@ impl Gateway {
         if let Some(caller) = self.tenancy_cache.caller(id) {
             return Ok(Some(caller));
         }
+        let generation = self.tenancy_cache.account_generation();
         let Some(account) = self.store.get_account(id).await? else {
             return Ok(None);
         };
@@ -355,7 +387,8 @@ impl Gateway {
             context,
             provider,
         };
-        self.tenancy_cache.remember_caller(caller.clone());
+        self.tenancy_cache
+            .remember_caller(caller.clone(), generation);
         Ok(Some(caller))
     }
 }
