@@ -60,6 +60,8 @@ fn scaled(delay: std::time::Duration, factor: f64) -> std::time::Duration {
 pub struct Wakeups {
     pub deliveries: tokio::sync::Notify,
     pub polls: tokio::sync::Notify,
+    /// An order's vendor call ended (invited or failed): duplicates waiting for it look again.
+    pub placed: tokio::sync::Notify,
 }
 
 impl Gateway {

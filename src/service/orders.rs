@@ -17,8 +17,11 @@ use crate::{
 };
 
 const MAX_CLIENT_KEY_LEN: usize = 255;
-/// How often a duplicate request looks whether the first one has finished.
-const REPLAY_WAIT_STEP: Duration = Duration::from_millis(25);
+/// How soon a duplicate request first looks whether the first one has finished; each later look
+/// waits twice as long, up to `REPLAY_WAIT_MAX`, so that many waiting duplicates cost few
+/// queries (a placement ending in this process wakes them at once).
+const REPLAY_WAIT_FIRST: Duration = Duration::from_millis(25);
+const REPLAY_WAIT_MAX: Duration = Duration::from_secs(1);
 
 fn is_email(value: &str) -> bool {
     let mut parts = value.splitn(2, '@');
@@ -158,6 +161,7 @@ impl Gateway {
         }
         let deadline =
             tokio::time::Instant::now() + self.config.provider_timeout + Duration::from_secs(5);
+        let mut wait = REPLAY_WAIT_FIRST;
         loop {
             match order.status {
                 OrderStatus::Failed => {
@@ -187,7 +191,12 @@ impl Gateway {
                             "the order with id '{key}' is still being placed; retry later"
                         )));
                     }
-                    tokio::time::sleep(REPLAY_WAIT_STEP).await;
+                    let placed = self.wake.placed.notified();
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = placed => {}
+                    }
+                    wait = (wait * 2).min(REPLAY_WAIT_MAX);
                 }
                 _ => return Ok(created_result(&order)),
             }
@@ -248,14 +257,16 @@ impl Gateway {
                 let updated = self
                     .store
                     .update_order(order.id, OrderStatus::Pending, &change)
-                    .await?
-                    .ok_or_else(|| {
-                        ServiceError::Conflict("the order changed while it was being placed".into())
-                    })?;
+                    .await?;
+                self.wake.placed.notify_waiters();
+                let updated = updated.ok_or_else(|| {
+                    ServiceError::Conflict("the order changed while it was being placed".into())
+                })?;
                 Ok(created_result(&updated))
             }
             Err(error) => {
                 self.record_failure(&order, &error, at).await?;
+                self.wake.placed.notify_waiters();
                 Err(error.into())
             }
         }

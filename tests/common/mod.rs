@@ -2,6 +2,7 @@
 //! server named by `TEST_DATABASE_URL`) and the real app served on a random port.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod vendor_lists;
 
 use std::time::Duration;
@@ -149,13 +150,20 @@ pub fn test_config(db: &TestDb, addr: std::net::SocketAddr, extra: &[&str]) -> C
     Config::from_settings(cli.settings).expect("test settings are valid")
 }
 
-/// The real app, served on a random port.
+/// The real app, served on a random port; its HTTP helpers are `ApiClient`'s.
 pub struct TestApp {
-    pub url: String,
-    pub client: reqwest::Client,
+    api: ApiClient,
     pub gateway: Gateway,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = ApiClient;
+
+    fn deref(&self) -> &ApiClient {
+        &self.api
+    }
 }
 
 /// A project with an API key and a sandbox account.
@@ -166,6 +174,12 @@ pub struct Tenant {
     pub key_id: String,
     pub api_key: String,
     pub account_id: String,
+}
+
+/// A client of a gateway at `url` (in this process or another), with the calls tests make.
+pub struct ApiClient {
+    pub url: String,
+    pub client: reqwest::Client,
 }
 
 impl TestApp {
@@ -186,16 +200,8 @@ impl TestApp {
         let served = tokio::spawn(app.serve(listener, async move {
             let _ = stopped.await;
         }));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            // A test may point the environment's proxies elsewhere; the test itself goes direct.
-            .no_proxy()
-            .build()
-            .expect("client");
         Self {
-            url: format!("http://{addr}"),
-            client,
+            api: ApiClient::new(format!("http://{addr}")),
             gateway,
             stop: Some(stop),
             served: Some(served),
@@ -210,6 +216,23 @@ impl TestApp {
         if let Some(served) = self.served.take() {
             let _ = served.await;
         }
+    }
+
+    pub async fn count_rows(&self, db: &TestDb, table: &str) -> i64 {
+        count_rows(db, table).await
+    }
+}
+
+impl ApiClient {
+    pub fn new(url: String) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            // A test may point the environment's proxies elsewhere; the test itself goes direct.
+            .no_proxy()
+            .build()
+            .expect("client");
+        Self { url, client }
     }
 
     pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
@@ -293,10 +316,6 @@ impl TestApp {
             .send()
             .await
             .expect("request")
-    }
-
-    pub async fn count_rows(&self, db: &TestDb, table: &str) -> i64 {
-        count_rows(db, table).await
     }
 }
 
@@ -412,7 +431,7 @@ where
 
 /// A tenant whose account of `provider` points at a vendor fake.
 pub async fn vendor_tenant(
-    app: &TestApp,
+    app: &ApiClient,
     provider: &str,
     credentials: Value,
     base_url: &str,
@@ -424,7 +443,7 @@ pub async fn vendor_tenant(
 }
 
 /// `POST /admin/orders/{id}/{action}` (cancel, reject, refresh).
-pub async fn order_action(app: &TestApp, order_id: &str, action: &str) -> reqwest::Response {
+pub async fn order_action(app: &ApiClient, order_id: &str, action: &str) -> reqwest::Response {
     app.admin(Method::POST, &format!("/admin/orders/{order_id}/{action}"))
         .send()
         .await
