@@ -43,7 +43,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// `postgres://…` for production and several instances; `sqlite://…` for one instance.
-    #[arg(long, env = "DATABASE_URL", global = true, default_value = "sqlite://assessment-gateway.db", value_parser = parse_database_url)]
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, default_value = "sqlite://assessment-gateway.db", value_parser = parse_database_url)]
     pub database_url: Secret<String>,
     /// Address the HTTP server binds to.
     #[arg(
@@ -206,6 +206,32 @@ impl Config {
                 }
             }),
         })
+    }
+
+    /// What serving needs beyond valid settings: a `PUBLIC_URL` that vendors and candidates can
+    /// reach (an unspecified `LISTEN_ADDR` such as 0.0.0.0 is none), and an `ADMIN_TOKEN` of the
+    /// operator's own wherever the listener is not loopback-only (a generated development token
+    /// would be printed into a container's or server's logs).
+    pub fn check_serving(&self, public_url_set: bool) -> Result<(), ConfigError> {
+        if !public_url_set && self.listen_addr.ip().is_unspecified() {
+            return Err(ConfigError {
+                setting: "PUBLIC_URL",
+                message: format!(
+                    "required when LISTEN_ADDR is {}: callback and test links must name a host others can reach",
+                    self.listen_addr
+                ),
+            });
+        }
+        if self.admin_token_generated && !self.listen_addr.ip().is_loopback() {
+            return Err(ConfigError {
+                setting: "ADMIN_TOKEN",
+                message: format!(
+                    "required when LISTEN_ADDR ({}) is not a loopback address; a generated token is for local development only",
+                    self.listen_addr
+                ),
+            });
+        }
+        Ok(())
     }
 
     pub fn database_kind(&self) -> DatabaseKind {
@@ -436,6 +462,35 @@ mod tests {
             );
         }
         assert!(settings(&["--poll-interval", "7d", "--provider-timeout", "10m"]).is_ok());
+    }
+
+    #[test]
+    fn serving_beyond_loopback_needs_a_public_url_and_an_admin_token() {
+        let config = |args: &[&str]| Config::from_settings(settings(args).unwrap()).unwrap();
+        let open = config(&[
+            "--listen-addr",
+            "0.0.0.0:8080",
+            "--database-url",
+            "sqlite::memory:",
+        ]);
+        assert_eq!(open.check_serving(false).unwrap_err().setting, "PUBLIC_URL");
+        assert_eq!(open.check_serving(true).unwrap_err().setting, "ADMIN_TOKEN");
+        let set = config(&[
+            "--listen-addr",
+            "0.0.0.0:8080",
+            "--public-url",
+            "https://gw.example.com",
+            "--admin-token",
+            "a-long-enough-admin-token",
+            "--database-url",
+            "sqlite::memory:",
+        ]);
+        assert!(set.check_serving(true).is_ok());
+        let local = config(&["--database-url", "sqlite::memory:"]);
+        assert!(
+            local.check_serving(false).is_ok(),
+            "loopback: a development token is fine"
+        );
     }
 
     #[test]

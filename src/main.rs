@@ -20,7 +20,13 @@ async fn main() -> ExitCode {
         println!("{}", openapi::document_json());
         return ExitCode::SUCCESS;
     }
-    let config = match Config::from_settings(cli.settings) {
+    let public_url_set = cli.settings.public_url.is_some();
+    let config = match Config::from_settings(cli.settings).and_then(|config| {
+        if command == Command::Serve {
+            config.check_serving(public_url_set)?;
+        }
+        Ok(config)
+    }) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: invalid setting {error}");

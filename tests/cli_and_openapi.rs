@@ -161,6 +161,58 @@ fn a_bad_setting_stops_start_up_naming_it() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("MASTER_KEY"));
+
+    // Listening beyond loopback: links must name a reachable host, and the admin token must be
+    // the operator's own (never generated and printed into a container's log).
+    let dir = tempfile::tempdir().unwrap();
+    for (env, named) in [
+        (vec![("LISTEN_ADDR", "0.0.0.0:0")], "PUBLIC_URL"),
+        (
+            vec![
+                ("LISTEN_ADDR", "0.0.0.0:0"),
+                ("PUBLIC_URL", "https://gw.example.com"),
+            ],
+            "ADMIN_TOKEN",
+        ),
+    ] {
+        let output = Command::new(BIN)
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(env)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{named}: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&output.stdout).contains("adm_"),
+            "no token printed"
+        );
+    }
+}
+
+#[test]
+fn help_shows_no_secret_from_the_environment() {
+    let output = Command::new(BIN)
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            "postgres://gateway:db-password-123@db:5432/gateway",
+        )
+        .env("ADMIN_TOKEN", "admin-token-from-env-0123")
+        .env("MASTER_KEY", "W38SthisisnotrealbutlooksbasesixtyfourAAAAA=")
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("DATABASE_URL"), "{help}");
+    for secret in [
+        "db-password-123",
+        "admin-token-from-env",
+        "W38Sthisisnotreal",
+    ] {
+        assert!(!help.contains(secret), "{secret} in --help:\n{help}");
+    }
 }
 
 struct Running(Child);

@@ -12,7 +12,10 @@ pub mod sandbox;
 pub mod unified;
 pub mod webhooks;
 
-use axum::{extract::DefaultBodyLimit, middleware, Router};
+use axum::{
+    extract::{DefaultBodyLimit, Request},
+    middleware, Router,
+};
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
 use crate::service::Gateway;
@@ -32,6 +35,47 @@ pub fn router(gateway: Gateway) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::new())
         .layer(middleware::map_response(error::normalize_error_bodies))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(gateway)
+}
+
+/// The span of a request: its method and its path with the secret part of tokenized paths (a
+/// vendor callback's token, a sandbox test's token) left out, and no query string.
+fn request_span(request: &Request) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %loggable_path(request.uri().path()),
+    )
+}
+
+/// `path` as logs may show it: `/webhooks/{provider}/…`, `/sandbox/tests/…`.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let mut segments = path.trim_start_matches('/').split('/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some("webhooks"), Some(provider), Some(_)) => format!("/webhooks/{provider}/…").into(),
+        (Some("sandbox"), Some("tests"), Some(_)) => "/sandbox/tests/…".into(),
+        _ => path.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn tokenized_paths_are_logged_without_their_token() {
+        assert_eq!(
+            loggable_path("/webhooks/interviewmocha/cb_SECRET"),
+            "/webhooks/interviewmocha/…"
+        );
+        assert_eq!(
+            loggable_path("/sandbox/tests/sbx_SECRET/submit"),
+            "/sandbox/tests/…"
+        );
+        assert_eq!(
+            loggable_path("/unified/ats/assessments/orders"),
+            "/unified/ats/assessments/orders"
+        );
+    }
 }

@@ -100,14 +100,24 @@ impl Call {
     }
 }
 
-/// A vendor's answer, whatever its status.
-#[derive(Debug, Clone)]
+/// A vendor's answer, whatever its status. Its `Debug` leaves out headers and body, which may
+/// carry a session token or cookie.
+#[derive(Clone)]
 pub struct Reply {
     pub status: StatusCode,
     pub url: String,
     pub headers: HeaderMap,
     /// The body as JSON, or as a JSON string when it is not JSON (`null` when empty).
     pub body: Value,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("url", &strip_query(&self.url))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Reply {
