@@ -31,6 +31,16 @@ pub enum StoreError {
     NotCommitted(String),
 }
 
+/// What a claim leaves for later: the project, receiver and vendor account that already hold more
+/// than their share of a worker's slots, so that they cannot crowd out everyone else's work.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimSkip {
+    pub project_id: Option<Uuid>,
+    /// A receiver's `scheme://host[:port]/`.
+    pub url_prefix: Option<String>,
+    pub account_id: Option<Uuid>,
+}
+
 /// The outcome of inserting an order under an idempotency key.
 #[derive(Debug, Clone)]
 pub enum InsertOrder {
@@ -112,6 +122,17 @@ pub trait Store: Send + Sync + 'static {
         due_by: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        self.claim_due_polls_skipping(due_by, lease_until, limit, &ClaimSkip::default())
+            .await
+    }
+    /// `claim_due_polls`, leaving the orders of `skip.account_id` to later claims.
+    async fn claim_due_polls_skipping(
+        &self,
+        due_by: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+        skip: &ClaimSkip,
     ) -> Result<Vec<OrderRecord>, StoreError>;
     /// Orders still `pending` whose last change is older than `before`: their vendor call was
     /// abandoned (the process died during it). Oldest first.
@@ -140,6 +161,18 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.claim_due_deliveries_skipping(now, lease_until, limit, &ClaimSkip::default())
+            .await
+    }
+    /// `claim_due_deliveries`, leaving those of `skip.project_id` and to URLs starting with
+    /// `skip.url_prefix` to later claims.
+    async fn claim_due_deliveries_skipping(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+        skip: &ClaimSkip,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// Records an attempt and its outcome. The delivery changes only while `lease` is still the
     /// holder's; a retry becomes `superseded` when a newer state of the order waits.

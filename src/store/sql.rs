@@ -57,7 +57,8 @@ pub(super) const KEEP_DUE_POLL: &str = "ON CONFLICT (order_id) DO UPDATE SET due
 /// clause where the backend has one.
 pub(super) const DUE_POLLS: &str =
     "SELECT p.order_id FROM order_polls p JOIN orders o ON o.id = p.order_id \
-    WHERE p.due_at <= $1 AND o.status IN ('invited', 'in_progress') ORDER BY p.due_at LIMIT $3";
+    WHERE p.due_at <= $1 AND o.status IN ('invited', 'in_progress') \
+      AND ($4 IS NULL OR o.account_id <> $4) ORDER BY p.due_at LIMIT $3";
 
 /// Older states of an order not yet on their way are replaced by a newer one ($1 order, $2 now).
 pub(super) const SUPERSEDE_PENDING: &str = "UPDATE deliveries SET status = 'superseded', \
@@ -523,8 +524,8 @@ macro_rules! impl_sql_store {
                     .collect()
             }
 
-            async fn claim_due_polls(&self, due_by: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
-                claim_polls(self, due_by, lease_until, limit).await
+            async fn claim_due_polls_skipping(&self, due_by: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64, skip: &ClaimSkip) -> Result<Vec<OrderRecord>, StoreError> {
+                claim_polls(self, due_by, lease_until, limit, skip.account_id).await
             }
 
             async fn list_stale_pending(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
@@ -586,12 +587,14 @@ macro_rules! impl_sql_store {
                 })).await
             }
 
-            async fn claim_due_deliveries(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
+            async fn claim_due_deliveries_skipping(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64, skip: &ClaimSkip) -> Result<Vec<DeliveryRecord>, StoreError> {
                 sqlx::query(&format!(
                     "UPDATE deliveries SET locked_until = $2 WHERE id IN ( \
                        SELECT d.id FROM deliveries d \
                        WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
                          AND (d.locked_until IS NULL OR d.locked_until < $1) \
+                         AND ($4 IS NULL OR d.project_id <> $4) \
+                         AND ($5 IS NULL OR substr(d.url, 1, length($5)) <> $5) \
                          AND NOT EXISTS (SELECT 1 FROM deliveries o {} WHERE o.order_id = d.order_id AND o.status = 'pending' AND o.id < d.id) \
                        ORDER BY d.next_attempt_at LIMIT $3 {} \
                      ) RETURNING {DELIVERY_COLUMNS}",
@@ -601,6 +604,8 @@ macro_rules! impl_sql_store {
                 .bind(now)
                 .bind(lease_until)
                 .bind(limit)
+                .bind(skip.project_id)
+                .bind(&skip.url_prefix)
                 .fetch_all(&self.write)
                 .await?
                 .iter()
@@ -825,13 +830,14 @@ macro_rules! order_writes_in_transactions {
 
         /// Claims due polls: the claim, then each claimed order read on its own (no
         /// data-modifying `WITH` here to return them with the claim).
-        async fn claim_polls(store: &$store, due_by: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
+        async fn claim_polls(store: &$store, due_by: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64, skip_account: Option<Uuid>) -> Result<Vec<OrderRecord>, StoreError> {
             let claimed: Vec<Uuid> = sqlx::query_scalar(&format!(
                 "UPDATE order_polls SET due_at = $2 WHERE order_id IN ({DUE_POLLS}) RETURNING order_id"
             ))
             .bind(due_by)
             .bind(lease_until)
             .bind(limit)
+            .bind(skip_account)
             .fetch_all(&store.write)
             .await?;
             let mut orders = Vec::with_capacity(claimed.len());
@@ -928,7 +934,7 @@ macro_rules! order_writes_in_one_statement {
 
         /// Claims due polls and returns the claimed orders in one statement; rows another worker
         /// has locked are skipped.
-        async fn claim_polls(store: &$store, due_by: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
+        async fn claim_polls(store: &$store, due_by: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64, skip_account: Option<Uuid>) -> Result<Vec<OrderRecord>, StoreError> {
             sqlx::query(&format!(
                 "WITH claimed AS (UPDATE order_polls SET due_at = $2 \
                    WHERE order_id IN ({DUE_POLLS} FOR UPDATE OF p SKIP LOCKED) RETURNING order_id, due_at) \
@@ -938,6 +944,7 @@ macro_rules! order_writes_in_one_statement {
             .bind(due_by)
             .bind(lease_until)
             .bind(limit)
+            .bind(skip_account)
             .fetch_all(&store.write)
             .await?
             .iter()

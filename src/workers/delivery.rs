@@ -16,19 +16,24 @@ use tokio::{
 };
 use uuid::Uuid;
 
-use super::in_flight::{self, LeasedWork, Limits};
+use super::{
+    in_flight::{self, LeasedWork, Limits},
+    shares::{url_prefix, Share, Shares},
+};
 use crate::{
     domain::now,
     outbound::{self, PublicResolver},
     secret::Secret,
     service::{Gateway, ServiceError},
-    store::{AttemptOutcome, AttemptRecord, DeliveryRecord},
+    store::{AttemptOutcome, AttemptRecord, ClaimSkip, DeliveryRecord},
 };
 
 /// Deliveries sent at once by one process.
 const MAX_IN_FLIGHT: usize = 64;
 /// Claim again once this many slots are free: one claim query serves many deliveries.
 const CLAIM_WHEN_FREE: usize = 16;
+/// The most slots one project, or one receiver, may hold: the rest stay free for others.
+const SHARE: usize = MAX_IN_FLIGHT * 3 / 4;
 /// How much of the receiver's answer is kept with the attempt.
 const KEPT_ANSWER_BYTES: usize = 20 * 1024;
 
@@ -64,6 +69,14 @@ pub struct Deliverer {
     /// Signing secrets by project (they never change).
     secrets: Mutex<HashMap<Uuid, Secret<String>>>,
     lease: Duration,
+    projects: Arc<Shares<Uuid>>,
+    receivers: Arc<Shares<String>>,
+}
+
+/// A claimed delivery's places in its project's and its receiver's shares.
+pub struct Shared {
+    _project: Share<Uuid>,
+    _receiver: Share<String>,
 }
 
 /// The client deliveries go out with: the vendor timeout, no redirects, every address checked by
@@ -89,6 +102,8 @@ impl Deliverer {
             gateway,
             client,
             secrets: Mutex::new(HashMap::new()),
+            projects: Shares::new(SHARE),
+            receivers: Shares::new(SHARE),
         }
     }
 
@@ -251,31 +266,59 @@ impl Deliverer {
 }
 
 impl LeasedWork for Deliverer {
-    type Item = (DeliveryRecord, DateTime<Utc>);
+    type Item = (DeliveryRecord, DateTime<Utc>, Shared);
     type Lease = (Uuid, DateTime<Utc>);
     const WHAT: &'static str = "deliveries";
 
     async fn claim(&self, limit: usize) -> Result<Vec<Self::Item>, ServiceError> {
         let at = now();
         let lease = crate::domain::later(at, self.lease);
+        let skip = ClaimSkip {
+            project_id: self.projects.full(),
+            url_prefix: self.receivers.full(),
+            account_id: None,
+        };
         let claimed = self
             .gateway
             .store
-            .claim_due_deliveries(at, lease, limit as i64)
+            .claim_due_deliveries_skipping(at, lease, limit as i64, &skip)
             .await?;
-        Ok(claimed
-            .into_iter()
-            .map(|delivery| (delivery, lease))
-            .collect())
+        let mut items = Vec::with_capacity(claimed.len());
+        for delivery in claimed {
+            let shared = self
+                .projects
+                .try_take(delivery.project_id)
+                .and_then(|project| {
+                    Some(Shared {
+                        _project: project,
+                        _receiver: self.receivers.try_take(url_prefix(&delivery.url))?,
+                    })
+                });
+            match shared {
+                Some(shared) => items.push((delivery, lease, shared)),
+                // This claim took more of one project or receiver than its share: the rest waits.
+                None => self.release((delivery.id, lease)).await,
+            }
+        }
+        Ok(items)
     }
 
-    fn lease_of((delivery, lease): &Self::Item) -> Self::Lease {
+    fn lease_of((delivery, lease, _): &Self::Item) -> Self::Lease {
         (delivery.id, *lease)
     }
 
-    async fn process(self: Arc<Self>, (delivery, lease): Self::Item) {
-        if let Err(error) = self.deliver(&delivery, lease).await {
-            tracing::warn!(delivery_id = %delivery.id, %error, "delivery bookkeeping failed");
+    async fn process(self: Arc<Self>, (delivery, lease, _shared): Self::Item) {
+        // Cut off before the lease ends, so that no other worker can take the delivery while
+        // this attempt is still going (the attempt's own timeout is shorter still).
+        let cutoff = self.lease.mul_f64(0.75);
+        match tokio::time::timeout(cutoff, self.deliver(&delivery, lease)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(delivery_id = %delivery.id, %error, "delivery bookkeeping failed")
+            }
+            Err(_) => {
+                tracing::warn!(delivery_id = %delivery.id, "delivery cut off before its lease ended; it will be sent again")
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod delivery;
 mod in_flight;
 pub mod polling;
+mod shares;
 
 use tokio::{sync::watch, task::JoinHandle};
 

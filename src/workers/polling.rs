@@ -11,17 +11,23 @@ use serde_json::{json, Value};
 use tokio::{sync::watch, time::Instant};
 use uuid::Uuid;
 
-use super::in_flight::{self, LeasedWork, Limits};
+use super::{
+    in_flight::{self, LeasedWork, Limits},
+    shares::{Share, Shares},
+};
 use crate::{
     domain::{now, OrderStatus, VendorOutcome},
     service::{actions::order_ref, results::pass_mark, tenancy::Caller, Gateway, ServiceError},
-    store::OrderRecord,
+    store::{ClaimSkip, OrderRecord},
 };
 
-/// How long a claimed poll stays invisible to other workers.
-const LEASE: Duration = Duration::from_secs(120);
+/// How long a claimed poll stays invisible to other workers, in `PROVIDER_TIMEOUT`s (2 minutes
+/// at its default); a poll still running at three quarters of it is cut off.
+const LEASE_IN_TIMEOUTS: u32 = 6;
 /// Vendor reads in flight at once in one process (each account's rate limit still applies).
 const MAX_IN_FLIGHT: usize = 32;
+/// The most slots one vendor account may hold: the rest stay free for other accounts.
+const SHARE: usize = MAX_IN_FLIGHT * 3 / 4;
 const CLAIM_WHEN_FREE: usize = 8;
 /// How often orders abandoned in `pending` are looked for.
 const ABANDONED_CHECK: Duration = Duration::from_secs(30);
@@ -32,8 +38,10 @@ pub async fn run(gateway: Gateway, stop: watch::Receiver<bool>) {
     let limits = Limits::new(MAX_IN_FLIGHT, CLAIM_WHEN_FREE);
     let wake = gateway.wake.clone();
     let poller = Poller {
+        lease: gateway.config.provider_timeout * LEASE_IN_TIMEOUTS,
         gateway,
         last_abandoned_check: Mutex::new(None),
+        accounts: Shares::new(SHARE),
     };
     in_flight::run(Arc::new(poller), &wake.polls, limits, stop).await;
 }
@@ -41,6 +49,8 @@ pub async fn run(gateway: Gateway, stop: watch::Receiver<bool>) {
 struct Poller {
     gateway: Gateway,
     last_abandoned_check: Mutex<Option<Instant>>,
+    lease: Duration,
+    accounts: Arc<Shares<Uuid>>,
 }
 
 impl Poller {
@@ -58,7 +68,7 @@ impl Poller {
 }
 
 impl LeasedWork for Poller {
-    type Item = (OrderRecord, DateTime<Utc>);
+    type Item = (OrderRecord, DateTime<Utc>, Share<Uuid>);
     type Lease = (Uuid, DateTime<Utc>);
     const WHAT: &'static str = "polls";
 
@@ -74,29 +84,46 @@ impl LeasedWork for Poller {
             }
         }
         let at = now();
-        let lease = crate::domain::later(at, LEASE);
+        let lease = crate::domain::later(at, self.lease);
         // A callback makes its order due at once; waiting `CALLBACK_REREAD_DELAY` more lets the
         // vendor's read side catch up with the event and lets repeated callbacks share one read.
         // Regular polls start that much later too, which nothing notices.
         let settled = at
             - chrono::Duration::from_std(self.gateway.config.callback_reread_delay)
                 .unwrap_or_default();
+        let skip = ClaimSkip {
+            account_id: self.accounts.full(),
+            ..ClaimSkip::default()
+        };
         let orders = self
             .gateway
             .store
-            .claim_due_polls(settled, lease, limit as i64)
+            .claim_due_polls_skipping(settled, lease, limit as i64, &skip)
             .await?;
-        Ok(orders.into_iter().map(|order| (order, lease)).collect())
+        let mut items = Vec::with_capacity(orders.len());
+        for order in orders {
+            match self.accounts.try_take(order.account_id) {
+                Some(share) => items.push((order, lease, share)),
+                // This claim took more of one account than its share: the rest waits.
+                None => self.release((order.id, lease)).await,
+            }
+        }
+        Ok(items)
     }
 
-    fn lease_of((order, lease): &Self::Item) -> Self::Lease {
+    fn lease_of((order, lease, _): &Self::Item) -> Self::Lease {
         (order.id, *lease)
     }
 
-    async fn process(self: Arc<Self>, (order, lease): Self::Item) {
-        let Err(error) = poll_order(&self.gateway, &order, lease).await else {
-            return;
-        };
+    async fn process(self: Arc<Self>, (order, lease, _share): Self::Item) {
+        // Cut off before the lease ends, so that no other worker polls the order meanwhile.
+        let cutoff = self.lease.mul_f64(0.75);
+        let error =
+            match tokio::time::timeout(cutoff, poll_order(&self.gateway, &order, lease)).await {
+                Ok(Ok(())) => return,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("cut off after {cutoff:?}, before its lease ended"),
+            };
         tracing::warn!(order_id = %order.id, provider = %order.provider, %error, "poll failed");
         let retry = self.gateway.config.poll_interval;
         if let Err(error) = poll_again_after(&self.gateway, order.id, lease, retry).await {
