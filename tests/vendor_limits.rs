@@ -242,7 +242,64 @@ async fn absurd_vendor_waits_are_clamped_to_their_account(db: TestDb) {
     }
 }
 
+/// A vendor's answer is read up to 2 MiB, and kept (in `provider_errors`, in the order's
+/// timeline) up to 20 KB.
+async fn vendor_answers_are_bounded(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let fake = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/assessments/"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(3 * 1024 * 1024)))
+        .mount(&fake)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/assessments/32/invite_candidate/"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"errors": [{"field": "email", "error_key": "BAD_EMAIL", "message": "m".repeat(100_000)}]}),
+        ))
+        .mount(&fake)
+        .await;
+    let tenant = vendor_tenant(
+        &app,
+        "testgorilla",
+        json!({"token": "t"}),
+        &fake.uri(),
+        json!({}),
+    )
+    .await;
+    let huge = app
+        .unified(Method::GET, "/unified/ats/assessments/packages", &tenant)
+        .send()
+        .await
+        .unwrap();
+    let error = common::expect_error(huge, StatusCode::BAD_GATEWAY, "larger than 2 MiB").await;
+    assert!(error.to_string().len() < 1000);
+    let refused = app
+        .order(&tenant, &stackone_order("big", "ada@example.com", "32"))
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    let raw = body["provider_errors"][0]["raw"].as_str().unwrap();
+    assert!(
+        raw.len() < 21 * 1024 && raw.ends_with("(cut at 20480 bytes)"),
+        "{}",
+        raw.len()
+    );
+    let failed = app.admin_get("/admin/orders?status=failed").await;
+    let order = app
+        .admin_get(&format!(
+            "/admin/orders/{}",
+            failed["data"][0]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(
+        order.to_string().len() < 400 * 1024,
+        "the stored order stays small"
+    );
+}
+
 on_both_databases!(
+    vendor_answers_are_bounded,
     a_campaign_beyond_the_budget_is_answered_promptly_and_never_sent_late,
     an_order_still_being_placed_is_not_swept,
     absurd_vendor_waits_are_clamped_to_their_account,

@@ -18,6 +18,22 @@ pub const TEXT: usize = 4096;
 pub const JSON_BYTES: usize = 16 * 1024;
 /// Entries of a list (emails, hiring team, attachments).
 pub const ENTRIES: usize = 50;
+/// A vendor's answer or values, kept with an order (`provider_errors`, `source_value`).
+pub const VENDOR_JSON_BYTES: usize = 20 * 1024;
+
+/// `value` as kept: whole when its JSON is at most `max` bytes, else the start of that JSON as a
+/// string saying where it was cut.
+pub fn kept_json(value: &Value, max: usize) -> Value {
+    let text = value.to_string();
+    if text.len() <= max {
+        return value.clone();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Value::String(format!("{}… (cut at {max} bytes)", &text[..end]))
+}
 
 /// The first field over its limit, as the error message that names it.
 #[derive(Default)]
@@ -218,6 +234,18 @@ mod tests {
         assert!(order(json!({"candidate": {"last_name": "é".repeat(200)}}))
             .check_limits()
             .is_ok());
+    }
+
+    #[test]
+    fn kept_json_is_whole_or_cut_at_a_char_boundary() {
+        let small = json!({"a": 1});
+        assert_eq!(kept_json(&small, 100), small);
+        let cut = kept_json(&json!({"name": "é".repeat(100)}), 21);
+        let text = cut.as_str().unwrap();
+        assert!(
+            text.starts_with("{\"name\":\"é") && text.ends_with("(cut at 21 bytes)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -103,7 +103,10 @@ pub fn outcome_result(
         summary: outcome.summary.clone(),
         result: Some(OpenEnum {
             value: Some(value.into()),
-            source_value: Some(outcome.source.clone()),
+            source_value: Some(super::limits::kept_json(
+                &outcome.source,
+                super::limits::VENDOR_JSON_BYTES,
+            )),
         }),
         result_url: outcome.result_url.clone(),
         attachments: (!outcome.attachments.is_empty()).then(|| outcome.attachments.clone()),

@@ -75,10 +75,19 @@ impl From<ServiceError> for ApiError {
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, message)
             },
             ServiceError::Provider(e) => (*e).into(),
-            ServiceError::Store(e) => {
-                tracing::error!(error = %e, "store failure");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-            }
+            ServiceError::Store(e) => match e.unavailable() {
+                Some(reason) => {
+                    tracing::warn!(%reason, "the database is unavailable");
+                    Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("the database is unavailable ({reason}); retry shortly"),
+                    )
+                }
+                None => {
+                    tracing::error!(error = %e, "store failure");
+                    Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                }
+            },
             ServiceError::Crypto(e) => {
                 tracing::error!(error = %e, "secret could not be opened");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")

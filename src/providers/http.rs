@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::{sync::Mutex, time::Instant};
 
 use super::{ProviderError, ProviderErrorDetail};
+use crate::domain::limits::{kept_json, VENDOR_JSON_BYTES};
 
 /// Retries of an idempotent request after the first attempt.
 const GET_RETRIES: u32 = 3;
@@ -26,8 +27,7 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 pub const MAX_VENDOR_WAIT: Duration = Duration::from_secs(3600);
 /// The largest vendor answer read; a larger one is a vendor failure.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
-/// How much of a vendor's answer is kept in `provider_errors` and timelines.
-pub const KEPT_BODY_CHARS: usize = 20 * 1024;
+
 /// Response headers never shown to callers.
 const HIDDEN_HEADERS: [&str; 6] = [
     "authorization",
@@ -141,7 +141,7 @@ impl Reply {
         ProviderErrorDetail {
             status: Some(self.status.as_u16()),
             url: Some(self.url.clone()),
-            raw: Some(kept_body(&self.body)),
+            raw: Some(kept_json(&self.body, VENDOR_JSON_BYTES)),
             headers: Some(Value::Object(headers)),
         }
     }
@@ -418,7 +418,7 @@ impl VendorClient {
                 Value::String(
                     String::from_utf8_lossy(&bytes)
                         .chars()
-                        .take(KEPT_BODY_CHARS)
+                        .take(VENDOR_JSON_BYTES)
                         .collect(),
                 )
             })
@@ -441,23 +441,6 @@ fn transport_error(error: reqwest::Error) -> ProviderError {
             message: format!("the vendor could not be reached: {}", error.without_url()),
         }
     }
-}
-
-/// A vendor body as kept with an order (in `provider_errors` and its timeline): whole when its
-/// JSON is at most `KEPT_BODY_CHARS` long, else the start of that JSON as a string.
-pub fn kept_body(body: &Value) -> Value {
-    let text = body.to_string();
-    if text.len() <= KEPT_BODY_CHARS {
-        return body.clone();
-    }
-    let mut end = KEPT_BODY_CHARS;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Value::String(format!(
-        "{}… (cut at {KEPT_BODY_CHARS} bytes)",
-        &text[..end]
-    ))
 }
 
 fn backoff(attempt: u32) -> Duration {

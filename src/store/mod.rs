@@ -31,6 +31,46 @@ pub enum StoreError {
     NotCommitted(String),
 }
 
+impl StoreError {
+    /// Why the database cannot serve right now (down, restarting, out of connections, disk full,
+    /// read-only), as opposed to a fault of the query or the data; `None` for the latter. The
+    /// caller may retry shortly: the HTTP layer answers 503.
+    pub fn unavailable(&self) -> Option<String> {
+        let error = match self {
+            Self::Database(error) => error,
+            Self::NotCommitted(reason) => {
+                return Some(format!("a write was not committed: {reason}"))
+            }
+            _ => return None,
+        };
+        match error {
+            sqlx::Error::PoolTimedOut => Some("no database connection could be had in time".into()),
+            sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                Some("the database connection is closed".into())
+            }
+            sqlx::Error::Io(e) => Some(format!("the database connection failed: {e}")),
+            sqlx::Error::Tls(e) => Some(format!("the database connection failed: {e}")),
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                let unavailable = match code.parse::<i32>() {
+                    // SQLite (extended codes): SQLITE_BUSY, _READONLY, _IOERR, _FULL, _CANTOPEN.
+                    Ok(sqlite) => matches!(sqlite & 0xff, 5 | 8 | 10 | 13 | 14),
+                    // Postgres SQLSTATEs: connection exceptions, shutting down or starting,
+                    // insufficient resources (disk full, too many connections), read-only.
+                    Err(_) => {
+                        code.starts_with("08")
+                            || code.starts_with("57P")
+                            || code.starts_with("53")
+                            || code == "25006"
+                    }
+                };
+                unavailable.then(|| format!("the database refused the work: {}", db.message()))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What a claim leaves for later: the project, receiver and vendor account that already hold more
 /// than their share of a worker's slots, so that they cannot crowd out everyone else's work.
 #[derive(Debug, Clone, Default)]

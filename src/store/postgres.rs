@@ -18,7 +18,9 @@ impl PgStore {
             // A ping before each use would add a round trip to every query; a connection the
             // server dropped fails its one query and is replaced.
             .test_before_acquire(false)
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            // While the database is away, requests wait this long for a connection before they
+            // are answered 503, well within what a client waits.
+            .acquire_timeout(std::time::Duration::from_secs(3))
             .connect(url)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;

@@ -40,13 +40,21 @@ impl Binary {
     /// Starts the binary on `db` with the test settings and `env`, logging JSON to a file, and
     /// waits until it answers `/healthz`.
     pub async fn start(db: &TestDb, env: &[(&str, &str)]) -> Self {
+        Self::start_through_shell(db, "", env).await
+    }
+
+    /// `start`, through `sh -c '<prelude>; exec <binary>'` (e.g. to set a signal ignored).
+    pub async fn start_through_shell(db: &TestDb, prelude: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("gateway.log");
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let file = std::fs::File::create(&log).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_assessment-gateway"));
+        let mut command = Command::new("sh");
         command
+            .arg("-c")
+            .arg(format!("{prelude}\nexec \"$0\""))
+            .arg(env!("CARGO_BIN_EXE_assessment-gateway"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("DATABASE_URL", &db.url)
@@ -58,12 +66,28 @@ impl Binary {
             .env("LOG_FORMAT", "json")
             .current_dir(dir.path())
             .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file);
+            // Through pipes, copied here: the process's own limits (a test may limit the size of
+            // the files it writes) then never touch its log.
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (name, value) in env {
             command.env(name, value);
         }
-        let child = command.spawn().expect("start the gateway binary");
+        let mut child = command.spawn().expect("start the gateway binary");
+        let file = std::sync::Arc::new(std::sync::Mutex::new(file));
+        let out: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().expect("stdout"));
+        let err: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().expect("stderr"));
+        for pipe in [out, err] {
+            let file = file.clone();
+            std::thread::spawn(move || {
+                use std::io::{BufRead, Write};
+                for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Ok(mut file) = file.lock() {
+                        let _ = writeln!(file, "{line}");
+                    }
+                }
+            });
+        }
         let binary = Self {
             api: ApiClient::new(url),
             child,
@@ -89,6 +113,11 @@ impl Binary {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the gateway did not come up; its log:\n{}", self.log());
+    }
+
+    /// The process id (the shell `exec`s the binary, so it is the gateway's).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Everything the process wrote so far.

@@ -39,6 +39,16 @@ impl TestDb {
         }
     }
 
+    /// A Postgres database a test runs itself (nothing is dropped afterwards).
+    pub fn external(url: String) -> Self {
+        Self {
+            url,
+            backend: "postgres",
+            _dir: None,
+            postgres: None,
+        }
+    }
+
     /// A fresh database on the `TEST_DATABASE_URL` server; `None` when that is unset outside CI.
     /// In CI (`CI` set) a missing `TEST_DATABASE_URL` fails the test: the Postgres half must
     /// never be skipped silently there.
