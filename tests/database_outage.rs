@@ -51,12 +51,25 @@ impl PrivatePostgres {
         }
     }
 
-    fn create() -> Self {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL is installed under /usr/lib/postgresql")
+    /// The installed PostgreSQL's binaries; `None` (the test is skipped) when there are none,
+    /// except in CI, where the test must run.
+    fn binaries() -> Option<PathBuf> {
+        let found = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .find(|bin| bin.join("initdb").exists())
-            .expect("an initdb");
+            .find(|bin| bin.join("initdb").exists());
+        if found.is_none() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but no PostgreSQL is installed under /usr/lib/postgresql"
+            );
+            eprintln!("no PostgreSQL under /usr/lib/postgresql: skipping the outage test");
+        }
+        found
+    }
+
+    fn create(bin: PathBuf) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
         if is_root() {
@@ -155,7 +168,10 @@ struct Seen {
 }
 
 async fn postgres_killed_and_restarted_while_orders_flow() {
-    let server = PrivatePostgres::create();
+    let Some(bin) = PrivatePostgres::binaries() else {
+        return;
+    };
+    let server = PrivatePostgres::create(bin);
     server.start();
     let db = TestDb::external(server.url());
     let receiver = MockServer::start().await;
