@@ -77,6 +77,7 @@ async fn the_openapi_document_covers_every_route_and_matches_the_cli() {
         ("POST", "/admin/projects/{id}/accounts"),
         ("POST", "/admin/projects/{id}/api-keys"),
         ("GET", "/docs"),
+        ("GET", "/docs/redoc.standalone.js"),
         ("GET", "/healthz"),
         ("GET", "/openapi.json"),
         ("GET", "/readyz"),
@@ -119,6 +120,29 @@ async fn the_openapi_document_covers_every_route_and_matches_the_cli() {
             "{method} {path} is documented but not routed"
         );
     }
+    // `/docs` works without internet: its renderer comes from the gateway itself.
+    let page = app
+        .client
+        .get(format!("{}/docs", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("src=\"http"), "{page}");
+    let script = app
+        .client
+        .get(format!("{}/docs/redoc.standalone.js", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(script.bytes().await.unwrap().len() > 500_000);
     for schema in [
         "OrderRequest",
         "CreateOrderResult",

@@ -38,7 +38,7 @@ impl Modify for SecuritySchemes {
         admin::cancel_order, admin::reject_order, admin::refresh_order,
         admin_deliveries::list_deliveries, admin_deliveries::retry_delivery,
         sandbox::show_test, sandbox::start_test, sandbox::submit_test,
-        ops::healthz, ops::readyz, ops::openapi_json, ops::docs,
+        ops::healthz, ops::readyz, ops::openapi_json, ops::docs, ops::redoc_script,
         webhooks::receive,
     ),
     modifiers(&SecuritySchemes),

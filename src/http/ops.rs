@@ -19,6 +19,7 @@ pub fn routes() -> Router<Gateway> {
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(docs))
+        .route("/docs/redoc.standalone.js", get(redoc_script))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,7 +65,22 @@ pub async fn docs() -> Html<&'static str> {
     Html(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>assessment-gateway API</title></head>\
          <body><redoc spec-url=\"/openapi.json\"></redoc>\
-         <script src=\"https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js\"></script>\
+         <script src=\"/docs/redoc.standalone.js\"></script>\
          <noscript><a href=\"/openapi.json\">openapi.json</a></noscript></body></html>",
     )
+}
+
+/// Redoc's renderer, embedded at build time (assets/redoc): `/docs` needs no internet.
+const REDOC: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js");
+
+#[utoipa::path(get, path = "/docs/redoc.standalone.js", tag = "Operations", responses((status = 200, description = "The renderer of /docs (Redoc), served by the gateway", content_type = "text/javascript")))]
+pub async fn redoc_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        REDOC,
+    )
+        .into_response()
 }
