@@ -8,6 +8,7 @@ mod json;
 pub mod openapi;
 pub mod ops;
 mod pagination;
+pub mod request_id;
 pub mod sandbox;
 pub mod unified;
 pub mod webhooks;
@@ -36,16 +37,24 @@ pub fn router(gateway: Gateway) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(middleware::map_response(error::normalize_error_bodies))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // Outermost: the id is settled before the span above records it.
+        .layer(middleware::from_fn(request_id::propagate))
         .with_state(gateway)
 }
 
 /// The span of a request: its method and its path with the secret part of tokenized paths (a
 /// vendor callback's token, a sandbox test's token) left out, and no query string.
 fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(&request_id::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     tracing::info_span!(
         "request",
         method = %request.method(),
         path = %loggable_path(request.uri().path()),
+        request_id = %id,
     )
 }
 
