@@ -85,9 +85,27 @@ pub struct Settings {
     /// `Retry-After` (0: no limit).
     #[arg(long, env = "RATE_LIMIT", global = true, default_value = "1000")]
     pub rate_limit: u32,
+    /// Address of the Prometheus `/metrics` listener (empty: no metrics).
+    #[arg(long, env = "METRICS_ADDR", global = true, default_value = "127.0.0.1:9464", value_parser = parse_optional_addr)]
+    pub metrics_addr: OptionalAddr,
     /// `pretty` or `json` (default: pretty on a terminal, json otherwise).
     #[arg(long, env = "LOG_FORMAT", global = true, value_enum)]
     pub log_format: Option<LogFormat>,
+}
+
+/// A socket address, or none (an empty value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+fn parse_optional_addr(value: &str) -> Result<OptionalAddr, String> {
+    if value.trim().is_empty() {
+        return Ok(OptionalAddr(None));
+    }
+    value
+        .trim()
+        .parse()
+        .map(|addr| OptionalAddr(Some(addr)))
+        .map_err(|e| format!("{e} (expected host:port, or empty for none)"))
 }
 
 /// A duration written the human way (`5s`, `1m`, `2h`).
@@ -144,6 +162,7 @@ pub struct Config {
     pub callback_reread_delay: Duration,
     pub provider_timeout: Duration,
     pub rate_limit: u32,
+    pub metrics_addr: Option<SocketAddr>,
     pub log_format: LogFormat,
 }
 
@@ -197,6 +216,7 @@ impl Config {
             callback_reread_delay: settings.callback_reread_delay.0,
             provider_timeout: settings.provider_timeout.0,
             rate_limit: settings.rate_limit,
+            metrics_addr: settings.metrics_addr.0,
             log_format: settings.log_format.unwrap_or_else(|| {
                 use std::io::IsTerminal;
                 if std::io::stdout().is_terminal() {

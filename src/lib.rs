@@ -12,6 +12,7 @@ pub mod providers;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 pub mod workers;
 
 use std::{future::Future, sync::Arc};
@@ -70,6 +71,10 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let metrics = match self.gateway.config.metrics_addr {
+            Some(addr) => Some(self.serve_metrics(addr).await?),
+            None => None,
+        };
         let workers =
             self.gateway.config.run_workers.then(|| {
                 workers::Workers::start(self.gateway.clone(), self.delivery_client.clone())
@@ -80,7 +85,34 @@ impl App {
         if let Some(workers) = workers {
             workers.shutdown().await;
         }
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         served
+    }
+
+    /// Serves Prometheus `/metrics` on `addr`, a listener of its own.
+    async fn serve_metrics(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("METRICS_ADDR: cannot listen on {addr}: {e}"),
+            )
+        })?;
+        let handle = telemetry::install().ok_or_else(|| {
+            std::io::Error::other(
+                "METRICS_ADDR: another metrics recorder is installed in this process",
+            )
+        })?;
+        let router = http::metrics::router(self.gateway.clone(), handle);
+        Ok(tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, router).await {
+                tracing::warn!(%error, "the metrics listener stopped");
+            }
+        }))
     }
 }
 

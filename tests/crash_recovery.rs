@@ -32,6 +32,7 @@ fn start(db: &TestDb, port: u16) -> Gateway {
         .env("ADMIN_TOKEN", TOKEN)
         .env("MASTER_KEY", "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=")
         .env("OUTBOUND_ALLOW_PRIVATE", "true")
+        .env("METRICS_ADDR", "")
         // The lease of a claimed delivery is twice this plus 10 s: 16 s.
         .env("PROVIDER_TIMEOUT", "3s")
         .env("DELIVERY_RETRY_SCHEDULE", "500ms")

@@ -97,6 +97,11 @@ impl Measured {
             .env("MASTER_KEY", STANDARD.encode([7u8; 32]))
             .env("OUTBOUND_ALLOW_PRIVATE", "true")
             .env("RUN_WORKERS", run_workers.to_string())
+            // Two gateways may run at once; neither needs the default metrics port.
+            .env(
+                "METRICS_ADDR",
+                std::env::var("METRICS_ADDR").unwrap_or_default(),
+            )
             // One API key sends every order: the per-key limit (1,000 a minute by default) is a
             // policy, not a cost, so the benchmark turns it off unless asked to measure with it.
             .env(

@@ -5,6 +5,7 @@ pub mod admin_deliveries;
 pub mod auth;
 pub mod error;
 mod json;
+pub mod metrics;
 pub mod openapi;
 pub mod ops;
 mod pagination;
@@ -34,6 +35,7 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(webhooks::routes())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(metrics::record))
         .layer(CatchPanicLayer::new())
         .layer(middleware::map_response(error::normalize_error_bodies))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

@@ -53,6 +53,9 @@ pub struct Call {
     pub headers: Vec<(String, String)>,
     pub json: Option<Value>,
     pub budget: Option<Budget>,
+    /// The vendor and what the call does, for the metrics (fixed sets: never ids).
+    pub provider: &'static str,
+    pub operation: &'static str,
 }
 
 impl std::fmt::Debug for Call {
@@ -81,7 +84,16 @@ impl Call {
             headers: Vec::new(),
             json: None,
             budget: None,
+            provider: "unknown",
+            operation: "other",
         }
+    }
+
+    /// Names the vendor and the operation in the metrics.
+    pub fn labelled(mut self, provider: &'static str, operation: &'static str) -> Self {
+        self.provider = provider;
+        self.operation = operation;
+        self
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -345,6 +357,12 @@ impl VendorClient {
         loop {
             if let Some(budget) = &call.budget {
                 if let Err(wait) = self.limiter.acquire(budget, self.max_wait).await {
+                    crate::telemetry::vendor_request(
+                        call.provider,
+                        call.operation,
+                        "not_sent",
+                        Duration::ZERO,
+                    );
                     // Not sent at all: the caller may try again once the budget allows.
                     tracing::debug!(method = %call.method, url = %strip_query(&call.url), wait_ms = wait.as_millis() as u64, "vendor budget spent; not sent");
                     return Err(ProviderError::RateLimited { retry_after: wait });
@@ -353,6 +371,12 @@ impl VendorClient {
             let started = Instant::now();
             let outcome = self.send_once(call).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
+            crate::telemetry::vendor_request(
+                call.provider,
+                call.operation,
+                outcome_label(&outcome),
+                started.elapsed(),
+            );
             let wait = match &outcome {
                 Ok(reply) => {
                     tracing::debug!(method = %call.method, url = %strip_query(&call.url), status = reply.status.as_u16(), elapsed_ms, "vendor call");
@@ -440,6 +464,18 @@ fn transport_error(error: reqwest::Error) -> ProviderError {
         ProviderError::Unavailable {
             message: format!("the vendor could not be reached: {}", error.without_url()),
         }
+    }
+}
+
+/// A vendor answer's outcome, as the metrics name it.
+fn outcome_label(outcome: &Result<Reply, ProviderError>) -> &'static str {
+    match outcome {
+        Ok(reply) if reply.status.is_success() => "ok",
+        Ok(reply) if reply.status == StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        Ok(reply) if reply.status.is_client_error() => "client_error",
+        Ok(_) => "server_error",
+        Err(ProviderError::Timeout) => "timeout",
+        Err(_) => "unreachable",
     }
 }
 

@@ -16,6 +16,26 @@ impl Gateway {
         token: &str,
         body: &[u8],
     ) -> Result<(), ServiceError> {
+        let received = self.queue_callback(provider, token, body).await;
+        let outcome = match &received {
+            Ok(queued) => *queued,
+            Err(ServiceError::NotFound(_)) => "unknown",
+            Err(ServiceError::Invalid(_)) => "malformed",
+            Err(_) => "failed",
+        };
+        let provider = ProviderKind::parse(provider).map_or("unknown", ProviderKind::as_str);
+        crate::telemetry::callback(provider, outcome);
+        received.map(|_| ())
+    }
+
+    /// Checks a callback and queues its order's re-read; what became of it: `queued`, `shared`
+    /// (a re-read was already due) or `closed` (the order is no longer open).
+    async fn queue_callback(
+        &self,
+        provider: &str,
+        token: &str,
+        body: &[u8],
+    ) -> Result<&'static str, ServiceError> {
         let unknown = || ServiceError::not_found("no order waits for a callback at this URL");
         let kind = ProviderKind::parse(provider).ok_or_else(unknown)?;
         let adapter = self.providers.get(kind).ok_or_else(unknown)?;
@@ -43,20 +63,22 @@ impl Gateway {
                 "the callback names another invitation than this order's",
             ));
         }
-        if order.status.is_open() {
-            let at = now();
-            // An order already waiting for its re-read needs no second write: the one re-read
-            // will see whatever this callback announces (vendors repeat callbacks; iMocha up to 5×).
-            if order.next_poll_at.is_none_or(|due| due > at) {
-                self.store.set_next_poll(order.order_id, Some(at)).await?;
-                // The poller takes the order once `CALLBACK_REREAD_DELAY` has passed.
-                let (wake, delay) = (self.wake.clone(), self.config.callback_reread_delay);
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    wake.polls.notify_one();
-                });
-            }
+        if !order.status.is_open() {
+            return Ok("closed");
         }
-        Ok(())
+        let at = now();
+        // An order already waiting for its re-read needs no second write: the one re-read
+        // will see whatever this callback announces (vendors repeat callbacks; iMocha up to 5×).
+        if order.next_poll_at.is_some_and(|due| due <= at) {
+            return Ok("shared");
+        }
+        self.store.set_next_poll(order.order_id, Some(at)).await?;
+        // The poller takes the order once `CALLBACK_REREAD_DELAY` has passed.
+        let (wake, delay) = (self.wake.clone(), self.config.callback_reread_delay);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            wake.polls.notify_one();
+        });
+        Ok("queued")
     }
 }

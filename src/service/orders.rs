@@ -138,7 +138,10 @@ impl Gateway {
             .insert_order(&order, &NewEvent::new("order received"))
             .await?
         {
-            InsertOrder::Inserted(order) => self.invite(caller, order).await,
+            InsertOrder::Inserted(order) => {
+                counted(&order);
+                self.invite(caller, order).await
+            }
             InsertOrder::Existing(existing) => {
                 self.replay(caller, existing, &order.request_hash).await
             }
@@ -182,6 +185,7 @@ impl Gateway {
                         .update_order(order.id, OrderStatus::Failed, &change)
                         .await?
                     {
+                        counted(&retrying);
                         return self.invite(caller, retrying).await;
                     }
                 }
@@ -259,6 +263,7 @@ impl Gateway {
                     .update_order(order.id, OrderStatus::Pending, &change)
                     .await?;
                 self.wake.placed.notify_waiters();
+                updated.iter().for_each(counted);
                 let updated = updated.ok_or_else(|| {
                     ServiceError::Conflict("the order changed while it was being placed".into())
                 })?;
@@ -376,10 +381,12 @@ impl Gateway {
             event,
             delivery: None,
         };
-        Ok(self
+        let failed = self
             .store
             .update_order(order.id, OrderStatus::Pending, &change)
-            .await?)
+            .await?;
+        failed.iter().for_each(counted);
+        Ok(failed)
     }
 
     /// Orders left `pending` by a process that died during the vendor call. Once no live request
@@ -436,6 +443,11 @@ impl Gateway {
         };
         order.ok_or_else(|| ServiceError::not_found(format!("no order with id '{id}'")))
     }
+}
+
+/// Counts an order that has just reached its status (`agw_orders_total`).
+pub fn counted(order: &OrderRecord) {
+    crate::telemetry::order_reached(&order.provider, order.status.as_str());
 }
 
 /// The identity of an order, for building its result.

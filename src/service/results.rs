@@ -96,6 +96,9 @@ impl Gateway {
             .store
             .update_order(order.id, order.status, change)
             .await?;
+        if let Some(updated) = updated.as_ref().filter(|u| u.status != order.status) {
+            super::orders::counted(updated);
+        }
         if updated.is_some() && change.delivery.is_some() {
             self.wake.deliveries.notify_one();
         }

@@ -71,6 +71,14 @@ impl StoreError {
     }
 }
 
+/// The work waiting: deliveries not yet delivered or dead, and polls already due.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub pending_deliveries: i64,
+    pub dead_deliveries: i64,
+    pub due_polls: i64,
+}
+
 /// What a claim leaves for later: the project, receiver and vendor account that already hold more
 /// than their share of a worker's slots, so that they cannot crowd out everyone else's work.
 #[derive(Debug, Clone, Default)]
@@ -183,6 +191,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<OrderRecord>, StoreError>;
     /// Marks a `pending` order as still being placed at `at` (the placing process's heartbeat,
     /// which keeps `list_stale_pending` from taking it); false when it is no longer pending.
+    /// How much work waits at `now` (for the metrics).
+    async fn backlog(&self, now: DateTime<Utc>) -> Result<Backlog, StoreError>;
     async fn touch_pending_order(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
     async fn set_next_poll(&self, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError>;
     /// Sets the next poll of an order claimed until `lease`, unless its next poll changed since

@@ -542,6 +542,22 @@ macro_rules! impl_sql_store {
                 .collect()
             }
 
+            async fn backlog(&self, now: DateTime<Utc>) -> Result<Backlog, StoreError> {
+                let row = sqlx::query(
+                    "SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'pending') AS pending, \
+                            (SELECT COUNT(*) FROM deliveries WHERE status = 'dead') AS dead, \
+                            (SELECT COUNT(*) FROM order_polls WHERE due_at <= $1) AS due",
+                )
+                .bind(now)
+                .fetch_one(&self.read)
+                .await?;
+                Ok(Backlog {
+                    pending_deliveries: row.try_get("pending")?,
+                    dead_deliveries: row.try_get("dead")?,
+                    due_polls: row.try_get("due")?,
+                })
+            }
+
             async fn touch_pending_order(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
                 self.write_one(move |conn| Box::pin(async move {
                     let done = sqlx::query("UPDATE orders SET updated_at = $2 WHERE id = $1 AND status = 'pending'")

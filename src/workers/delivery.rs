@@ -126,12 +126,15 @@ impl Deliverer {
         let status = attempted.record.status_code;
         match &attempted.outcome {
             AttemptOutcome::Delivered => {
+                crate::telemetry::delivery("delivered");
                 tracing::info!(delivery_id = %delivery.id, order_id = %delivery.order_id, ?status, "delivered")
             }
             AttemptOutcome::RetryAt(at) => {
+                crate::telemetry::delivery("retried");
                 tracing::info!(delivery_id = %delivery.id, ?status, error = ?attempted.record.error, retry_at = %at, "delivery failed; will retry")
             }
             AttemptOutcome::Dead => {
+                crate::telemetry::delivery("dead");
                 tracing::warn!(delivery_id = %delivery.id, ?status, error = ?attempted.record.error, "delivery dead")
             }
         }

@@ -64,6 +64,7 @@ impl Binary {
             .env("MASTER_KEY", STANDARD.encode(MASTER_KEY))
             .env("OUTBOUND_ALLOW_PRIVATE", "true")
             .env("LOG_FORMAT", "json")
+            .env("METRICS_ADDR", "")
             .current_dir(dir.path())
             .stdin(Stdio::null())
             // Through pipes, copied here: the process's own limits (a test may limit the size of

@@ -154,6 +154,9 @@ pub fn test_config(db: &TestDb, addr: std::net::SocketAddr, extra: &[&str]) -> C
         "true",
         "--log-format",
         "pretty",
+        // Tests run many apps in one process: none listens for metrics unless a test asks.
+        "--metrics-addr",
+        "",
     ];
     args.extend_from_slice(extra);
     let cli = Cli::try_parse_from(args).expect("test settings parse");

@@ -66,6 +66,22 @@ fn unreadable(what: &str) -> ProviderError {
     }
 }
 
+/// What a v3 call does, from its path, for the metrics: a fixed name, never an id.
+fn operation_of(path: &str) -> &'static str {
+    let path = path.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').collect();
+    match segments.as_slice() {
+        ["tests"] => "list_tests",
+        ["tests", _] => "get_test",
+        ["tests", _, "testlinks"] => "list_test_links",
+        ["tests", _, "invite"] | ["tests", _, "testlinks", _, "invite"] => "invite",
+        ["reports", _] => "report",
+        ["invitations", _, "cancel"] => "cancel",
+        ["invitations", _, "reattempt"] => "reattempt",
+        _ => "other",
+    }
+}
+
 /// A key of `object` matched case-insensitively (iMocha's docs and clients disagree on casing).
 fn field<'a>(object: &'a Value, name: &str) -> &'a Value {
     object
@@ -120,6 +136,7 @@ impl InterviewMocha {
     }
 
     fn call(account: &AccountContext, method: Method, path: &str) -> Call {
+        let operation = operation_of(path);
         Call::new(
             method,
             format!("{}/v3/{path}", account.base_url(DEFAULT_BASE_URL)),
@@ -128,6 +145,7 @@ impl InterviewMocha {
             "x-api-key",
             account.credential("api_key").unwrap_or_default(),
         )
+        .labelled("interviewmocha", operation)
     }
 
     async fn test_links(

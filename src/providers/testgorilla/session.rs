@@ -11,6 +11,30 @@ use crate::providers::{
     AccountContext, ProviderError,
 };
 
+/// What a call does, for the metrics: the endpoint of its budget (every TestGorilla call but the
+/// login has one), from the fixed set of `budget`'s names.
+fn operation_of(call: &Call) -> &'static str {
+    const OPERATIONS: [&str; 8] = [
+        "list_assessments",
+        "get_assessment",
+        "invite",
+        "list_candidatures",
+        "delete_candidature",
+        "change_stage",
+        "send_reminder",
+        "results",
+    ];
+    let endpoint = call
+        .budget
+        .as_ref()
+        .and_then(|b| b.key.rsplit(':').next())
+        .unwrap_or_default();
+    OPERATIONS
+        .into_iter()
+        .find(|operation| *operation == endpoint)
+        .unwrap_or("other")
+}
+
 /// A token from logging in, with the fingerprint of the credentials it was obtained with.
 pub(super) struct SessionToken {
     credentials: String,
@@ -53,7 +77,8 @@ impl TestGorilla {
             format!("{}/api/profiles/login/", account.base_url(DEFAULT_BASE_URL)),
         )
         .header("origin", "https://app.testgorilla.com")
-        .json(json!({"username": username, "password": password}));
+        .json(json!({"username": username, "password": password}))
+        .labelled("testgorilla", "login");
         let reply = self.http.send(&call).await?.ok()?;
         let token = reply.body["token"]
             .as_str()
@@ -75,6 +100,8 @@ impl TestGorilla {
         account: &AccountContext,
         call: Call,
     ) -> Result<Reply, ProviderError> {
+        let operation = operation_of(&call);
+        let call = call.labelled("testgorilla", operation);
         let token = self.token(account, false).await?;
         let reply = self
             .http

@@ -61,6 +61,22 @@ fn text(value: &Value) -> Option<String> {
     vendor_id(value)
 }
 
+/// What a REST v1 call does, from its method and path (`tasks/{id}/candidates?…`), for the
+/// metrics: a fixed name, never an id.
+fn operation_of(method: &Method, path: &str) -> &'static str {
+    let path = path.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["tasks"]) => "list_tasks",
+        ("GET", ["tasks", _]) => "get_task",
+        ("POST", ["tasks", _, "candidates"]) => "create_candidate",
+        ("GET", ["tasks", _, "candidates"]) => "list_candidates",
+        ("DELETE", ["tasks", _, "candidates", _]) => "delete_candidate",
+        ("GET", ["tasks", _, "test-instances"]) => "list_test_instances",
+        _ => "other",
+    }
+}
+
 /// A task id as the path segment of a vendor URL.
 fn task_segment(id: &str) -> Result<String, ProviderError> {
     path_segment(id, "package.id")
@@ -96,11 +112,13 @@ impl TestInvite {
         } else {
             format!("{scheme} {token}")
         };
+        let operation = operation_of(&method, path);
         Call::new(
             method,
             format!("{}/{API}/{path}", account.base_url(DEFAULT_BASE_URL)),
         )
         .header(header, value)
+        .labelled("testinvite", operation)
     }
 
     async fn get(&self, account: &AccountContext, path: &str) -> Result<Value, ProviderError> {
