@@ -85,6 +85,10 @@ pub struct Settings {
     /// `Retry-After` (0: no limit).
     #[arg(long, env = "RATE_LIMIT", global = true, default_value = "1000")]
     pub rate_limit: u32,
+    /// Base URL of an OpenTelemetry collector (OTLP over HTTP, e.g. `http://localhost:4318`):
+    /// spans of requests, vendor calls, polls and deliveries are exported there (unset: off).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true, value_parser = parse_otlp_endpoint)]
+    pub otel_exporter_otlp_endpoint: Option<url::Url>,
     /// Address of the Prometheus `/metrics` listener (empty: no metrics).
     #[arg(long, env = "METRICS_ADDR", global = true, default_value = "127.0.0.1:9464", value_parser = parse_optional_addr)]
     pub metrics_addr: OptionalAddr,
@@ -96,6 +100,17 @@ pub struct Settings {
 /// A socket address, or none (an empty value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptionalAddr(pub Option<SocketAddr>);
+
+fn parse_otlp_endpoint(value: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(value.trim()).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "http" => Ok(url),
+        // The exporter's client carries no TLS here (it would add a second TLS stack to the
+        // build): send to a collector next to the gateway, which may forward over TLS.
+        "https" => Err("https is not supported: point it at a local collector over http (e.g. http://localhost:4318)".into()),
+        _ => Err("expected an http:// URL".into()),
+    }
+}
 
 fn parse_optional_addr(value: &str) -> Result<OptionalAddr, String> {
     if value.trim().is_empty() {
@@ -163,6 +178,7 @@ pub struct Config {
     pub provider_timeout: Duration,
     pub rate_limit: u32,
     pub metrics_addr: Option<SocketAddr>,
+    pub otlp_endpoint: Option<url::Url>,
     pub log_format: LogFormat,
 }
 
@@ -217,6 +233,7 @@ impl Config {
             provider_timeout: settings.provider_timeout.0,
             rate_limit: settings.rate_limit,
             metrics_addr: settings.metrics_addr.0,
+            otlp_endpoint: settings.otel_exporter_otlp_endpoint,
             log_format: settings.log_format.unwrap_or_else(|| {
                 use std::io::IsTerminal;
                 if std::io::stdout().is_terminal() {

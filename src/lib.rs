@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod outbound;
 pub mod providers;
 pub mod secret;
@@ -17,7 +18,7 @@ pub mod workers;
 
 use std::{future::Future, sync::Arc};
 
-use config::{Config, LogFormat};
+use config::Config;
 use providers::{
     http::VendorClient, interviewmocha::InterviewMocha, sandbox::SandboxProvider,
     testgorilla::TestGorilla, testinvite::TestInvite, Providers,
@@ -114,16 +115,4 @@ impl App {
             }
         }))
     }
-}
-
-/// Logs to stdout, as text on a terminal or JSON lines otherwise; levels from `RUST_LOG`.
-pub fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match format {
-        LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use assessment_gateway::{
     config::{Cli, Command, Config, MasterKeySource},
     http::openapi,
-    init_tracing, store, App, BuildError,
+    logging, store, App, BuildError,
 };
 use clap::Parser;
 
@@ -33,11 +33,19 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(config.log_format);
+    let tracing = match logging::init(config.log_format, config.otlp_endpoint.as_ref()) {
+        Ok(tracing) => tracing,
+        Err(message) => {
+            eprintln!("error: invalid setting {message}");
+            return ExitCode::from(2);
+        }
+    };
     let outcome = match command {
         Command::Migrate => migrate(&config).await,
         _ => serve(config).await,
     };
+    // Blocking: the exporter's client has a runtime of its own.
+    let _ = tokio::task::spawn_blocking(move || tracing.shutdown()).await;
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -348,6 +348,17 @@ impl VendorClient {
     /// Sends `call` and returns the vendor's answer, whatever its status. Only transport
     /// failures are errors here. GETs are retried; other methods are sent exactly once.
     pub async fn send(&self, call: &Call) -> Result<Reply, ProviderError> {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "vendor_call",
+            provider = call.provider,
+            operation = call.operation,
+            method = %call.method,
+        );
+        self.send_retrying(call).instrument(span).await
+    }
+
+    async fn send_retrying(&self, call: &Call) -> Result<Reply, ProviderError> {
         let retries = if call.method == Method::GET {
             GET_RETRIES
         } else {

@@ -14,6 +14,7 @@ use tokio::{
     sync::{watch, Mutex},
     time::Instant,
 };
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{
@@ -314,7 +315,11 @@ impl LeasedWork for Deliverer {
         // Cut off before the lease ends, so that no other worker can take the delivery while
         // this attempt is still going (the attempt's own timeout is shorter still).
         let cutoff = self.lease.mul_f64(0.75);
-        match tokio::time::timeout(cutoff, self.deliver(&delivery, lease)).await {
+        let span = tracing::info_span!("delivery", delivery_id = %delivery.id, order_id = %delivery.order_id);
+        match tokio::time::timeout(cutoff, self.deliver(&delivery, lease))
+            .instrument(span)
+            .await
+        {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
                 tracing::warn!(delivery_id = %delivery.id, %error, "delivery bookkeeping failed")

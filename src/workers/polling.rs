@@ -9,6 +9,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tokio::{sync::watch, time::Instant};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{
@@ -118,12 +119,16 @@ impl LeasedWork for Poller {
     async fn process(self: Arc<Self>, (order, lease, _share): Self::Item) {
         // Cut off before the lease ends, so that no other worker polls the order meanwhile.
         let cutoff = self.lease.mul_f64(0.75);
-        let error =
-            match tokio::time::timeout(cutoff, poll_order(&self.gateway, &order, lease)).await {
-                Ok(Ok(())) => return,
-                Ok(Err(error)) => error.to_string(),
-                Err(_) => format!("cut off after {cutoff:?}, before its lease ended"),
-            };
+        let error = match tokio::time::timeout(cutoff, poll_order(&self.gateway, &order, lease))
+            .instrument(
+                tracing::info_span!("poll", order_id = %order.id, provider = %order.provider),
+            )
+            .await
+        {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("cut off after {cutoff:?}, before its lease ended"),
+        };
         tracing::warn!(order_id = %order.id, provider = %order.provider, %error, "poll failed");
         let retry = self.gateway.config.poll_interval;
         if let Err(error) = poll_again_after(&self.gateway, order.id, lease, retry).await {
