@@ -39,14 +39,16 @@ fn parse(text: &str) -> Samples {
 }
 
 async fn scrape(client: &reqwest::Client, metrics: &str) -> (String, Samples) {
-    let text = client
-        .get(format!("http://{metrics}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The listener comes up beside the app's, a moment after the app is spawned.
+    let response = eventually(Duration::from_secs(5), || async {
+        client
+            .get(format!("http://{metrics}/metrics"))
+            .send()
+            .await
+            .ok()
+    })
+    .await;
+    let text = response.text().await.unwrap();
     let samples = parse(&text);
     (text, samples)
 }
@@ -169,6 +171,21 @@ async fn counters_move_by_what_the_traffic_did(db: TestDb) {
         "{text}"
     );
     assert!(after.contains_key("agw_poll_backlog"), "{text}");
+    // The Grafana dashboard in deploy/ asks only for metrics the gateway has.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/grafana/assessment-gateway.json"
+    ))
+    .unwrap();
+    for name in dashboard
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("agw_"))
+    {
+        assert!(
+            text.contains(name),
+            "the dashboard asks for {name}, which the gateway lacks"
+        );
+    }
     for private in [
         order_id.as_str(),
         "ada@example.com",
