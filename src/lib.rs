@@ -80,9 +80,14 @@ impl App {
             self.gateway.config.run_workers.then(|| {
                 workers::Workers::start(self.gateway.clone(), self.delivery_client.clone())
             });
-        let served = axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // The client's address is needed to limit wrong console sign-ins per address.
+        let served = axum::serve(
+            listener,
+            self.router()
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         if let Some(workers) = workers {
             workers.shutdown().await;
         }

@@ -78,10 +78,11 @@ async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("LISTEN_ADDR: cannot listen on {}: {e}", config.listen_addr))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let (public_url, docs, health) = (
+    let (public_url, docs, health, console) = (
         config.public_url.to_string(),
         config.public_link("/openapi.json"),
         config.public_link("/healthz"),
+        config.public_link("/console"),
     );
     let generated_token = config
         .admin_token_generated
@@ -94,7 +95,7 @@ async fn serve(config: Config) -> Result<(), String> {
         "assessment-gateway listening on http://{address} (public URL {public_url}, {} store)",
         app.gateway.store.backend()
     );
-    println!("  API description: {docs}  health: {health}");
+    println!("  API description: {docs}  health: {health}  console: {console}");
     if let Some(token) = generated_token {
         println!("  ADMIN_TOKEN (development only, generated for this run; set ADMIN_TOKEN to keep one): {token}");
     }

@@ -443,6 +443,75 @@ async fn the_orders_holding_an_invitation_are_found_within_their_account(db: Tes
         .is_empty());
 }
 
+async fn orders_are_found_by_one_search_and_counted_by_status(db: TestDb) {
+    let store = store(&db).await;
+    let p = project(&store).await;
+    let a = account(&store, p.id).await;
+    let mut first = order(&a, Some("ats-77"));
+    first.candidate_email = "grace@example.com".into();
+    store
+        .insert_order(&first, &NewEvent::new("received"))
+        .await
+        .unwrap();
+    let mut invited = change(OrderStatus::Invited, "invited");
+    invited.remote_id = Some("vendor-9".into());
+    store
+        .update_order(first.id, OrderStatus::Pending, &invited)
+        .await
+        .unwrap()
+        .unwrap();
+    let second = order(&a, Some("ats-78"));
+    store
+        .insert_order(&second, &NewEvent::new("received"))
+        .await
+        .unwrap();
+    for search in [
+        "grace@example.com",
+        "ats-77",
+        "vendor-9",
+        &first.id.to_string(),
+    ] {
+        let found = store
+            .list_orders(&OrderFilter {
+                search: Some(search.to_string()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            found.iter().map(|o| o.id).collect::<Vec<_>>(),
+            vec![first.id],
+            "{search}"
+        );
+    }
+    let none = store
+        .list_orders(&OrderFilter {
+            search: Some("nobody@example.com".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let counts = store
+        .order_counts_since(now() - Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts,
+        vec![
+            ("sandbox".to_string(), OrderStatus::Invited, 1),
+            ("sandbox".to_string(), OrderStatus::Pending, 1)
+        ]
+    );
+    assert!(store
+        .order_counts_since(now() + Duration::hours(1))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn orders_list_newest_first_with_filters_and_cursor(db: TestDb) {
     let store = store(&db).await;
     let p = project(&store).await;
@@ -987,6 +1056,7 @@ async fn dead_deliveries_can_be_queued_again_when_newest(db: TestDb) {
 }
 
 on_both_databases!(
+    orders_are_found_by_one_search_and_counted_by_status,
     the_orders_holding_an_invitation_are_found_within_their_account,
     a_reread_asked_for_during_a_poll_outlives_its_change,
     a_state_change_enqueues_its_delivery_which_is_claimed_once,

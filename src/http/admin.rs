@@ -449,6 +449,7 @@ pub async fn list_orders(
         provider: query.provider.filter(|p| !p.is_empty()),
         before: uuid_param("next", query.next.as_deref())?,
         limit: limit as i64 + 1,
+        ..Default::default()
     };
     let (orders, next) = page(gateway.store.list_orders(&filter).await?, limit, |o| o.id);
     Ok(Json(OrderList {

@@ -144,6 +144,7 @@ pub async fn list_deliveries(
         order_id: uuid_param("order_id", query.order_id.as_deref())?,
         before: uuid_param("next", query.next.as_deref())?,
         limit: limit as i64 + 1,
+        ..Default::default()
     };
     let (deliveries, next) = page(gateway.store.list_deliveries(&filter).await?, limit, |d| {
         d.id

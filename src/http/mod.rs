@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod admin_deliveries;
 pub mod auth;
+mod console;
 pub mod error;
 mod json;
 pub mod metrics;
@@ -33,6 +34,7 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(sandbox::routes())
         .merge(ops::routes())
         .merge(webhooks::routes())
+        .merge(console::routes())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(metrics::record))

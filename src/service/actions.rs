@@ -43,9 +43,11 @@ impl Gateway {
         let account = self.account(order.account_id).await?;
         let (provider, context) = self.account_context(&account)?;
         let order_id = order.id.to_string();
-        provider
+        let cancelled = provider
             .cancel(&context, &order_ref(&order, &order_id))
-            .await?;
+            .await;
+        self.health.note(account.id, &cancelled);
+        cancelled?;
         let at = now();
         let result = status_result(&subject_of(&order), OrderStatus::Cancelled);
         let change = OrderChange {
@@ -80,9 +82,11 @@ impl Gateway {
         let account = self.account(order.account_id).await?;
         let (provider, context) = self.account_context(&account)?;
         let order_id = order.id.to_string();
-        provider
+        let rejected = provider
             .reject(&context, &order_ref(&order, &order_id))
-            .await?;
+            .await;
+        self.health.note(account.id, &rejected);
+        rejected?;
         let change = OrderChange {
             status: order.status,
             remote_id: None,
@@ -115,7 +119,9 @@ impl Gateway {
         let order_id = order.id.to_string();
         let outcome = provider
             .fetch_result(&context, &order_ref(&order, &order_id))
-            .await?;
+            .await;
+        self.health.note(account.id, &outcome);
+        let outcome = outcome?;
         match self
             .apply_outcome(
                 &order,

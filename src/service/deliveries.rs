@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{Gateway, ServiceError};
 use crate::{
     domain::{now, rfc3339, AssessmentResult},
-    store::{NewDelivery, OrderRecord},
+    store::{DeliveryFilter, DeliveryStatus, NewDelivery, OrderRecord},
 };
 
 /// The event type of every delivery.
@@ -28,7 +28,51 @@ pub fn delivery_for(
     })
 }
 
+/// At most this many dead deliveries are sent again by one bulk retry.
+pub const BULK_RETRY_LIMIT: usize = 500;
+
+/// What a bulk retry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkRetry {
+    /// Queued to be sent again now.
+    pub retried: usize,
+    /// Not sent: a newer state of their order exists (it is sent instead).
+    pub skipped: usize,
+    /// More dead deliveries wait than one bulk retry takes.
+    pub more: bool,
+}
+
 impl Gateway {
+    /// Sends again the dead deliveries of a project, newest first, at most `BULK_RETRY_LIMIT`.
+    pub async fn retry_dead_deliveries(&self, project_id: Uuid) -> Result<BulkRetry, ServiceError> {
+        let dead = self
+            .store
+            .list_deliveries(&DeliveryFilter {
+                status: Some(DeliveryStatus::Dead),
+                project_id: Some(project_id),
+                limit: BULK_RETRY_LIMIT as i64 + 1,
+                ..Default::default()
+            })
+            .await?;
+        let more = dead.len() > BULK_RETRY_LIMIT;
+        let mut outcome = BulkRetry {
+            retried: 0,
+            skipped: 0,
+            more,
+        };
+        let at = now();
+        for delivery in dead.into_iter().take(BULK_RETRY_LIMIT) {
+            match self.store.requeue_delivery(delivery.id, at).await? {
+                Some(_) => outcome.retried += 1,
+                None => outcome.skipped += 1,
+            }
+        }
+        if outcome.retried > 0 {
+            self.wake.deliveries.notify_one();
+        }
+        Ok(outcome)
+    }
+
     /// Sends a dead (or delivered) delivery again now, if it is its order's newest state.
     pub async fn retry_delivery(&self, id: Uuid) -> Result<(), ServiceError> {
         let Some(delivery) = self.store.get_delivery(id).await? else {

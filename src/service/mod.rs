@@ -5,6 +5,7 @@ pub mod actions;
 pub mod callbacks;
 pub mod deliveries;
 mod error;
+pub mod health;
 pub mod orders;
 pub mod packages;
 pub mod request_limit;
@@ -29,6 +30,8 @@ pub struct Gateway {
     pub wake: Arc<Wakeups>,
     tenancy_cache: Arc<tenancy_cache::TenancyCache>,
     request_limit: Arc<request_limit::RequestLimiter>,
+    /// What this process has seen of each account's vendor.
+    pub health: Arc<health::VendorHealth>,
 }
 
 /// `delay` moved randomly by up to ±`fraction` of itself, so that work scheduled at the same
@@ -76,6 +79,7 @@ impl Gateway {
             wake: Arc::new(Wakeups::default()),
             tenancy_cache: Arc::default(),
             request_limit,
+            health: Arc::default(),
         }
     }
 }

@@ -228,6 +228,7 @@ impl Gateway {
         };
         let placing = caller.provider.place_order(&caller.context, &placement);
         let placed = self.with_heartbeat(order.id, placing).await;
+        self.health.note(order.account_id, &placed);
         let placed = match placed {
             Ok(invitation) => self
                 .check_reuse(&order, &invitation)

@@ -78,10 +78,9 @@ impl Gateway {
             page_size: parse_page_size(listing.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?,
             updated_after: parse_updated_after(listing.updated_after)?,
         };
-        let mut page = caller
-            .provider
-            .list_packages(&caller.context, &query)
-            .await?;
+        let listed = caller.provider.list_packages(&caller.context, &query).await;
+        self.health.note(caller.account.id, &listed);
+        let mut page = listed?;
         page.next = page.next.as_deref().map(encode_cursor);
         Ok(page)
     }
@@ -91,6 +90,8 @@ impl Gateway {
         caller: &Caller,
         id: &str,
     ) -> Result<AssessmentPackage, ServiceError> {
-        Ok(caller.provider.get_package(&caller.context, id).await?)
+        let package = caller.provider.get_package(&caller.context, id).await;
+        self.health.note(caller.account.id, &package);
+        Ok(package?)
     }
 }

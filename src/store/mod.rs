@@ -144,6 +144,11 @@ pub trait Store: Send + Sync + 'static {
         provider: &str,
         remote_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError>;
+    /// How many orders created since `since` are in each status, per provider.
+    async fn order_counts_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, OrderStatus, i64)>, StoreError>;
     /// The orders of an account that hold the vendor invitation `remote_id`, newest first (at
     /// most 20): whose invitation a vendor's dedupe answer is.
     async fn list_orders_by_remote_id(

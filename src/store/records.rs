@@ -131,6 +131,9 @@ pub struct OrderFilter {
     /// Cursor: only orders with an id lower than this one (ids are time-ordered UUIDv7).
     pub before: Option<Uuid>,
     pub limit: i64,
+    /// Exactly one of: the candidate's email, the caller's order id, the vendor's id, or the
+    /// gateway's id.
+    pub search: Option<String>,
 }
 
 /// Where a delivery stands.
@@ -216,6 +219,7 @@ pub enum AttemptOutcome {
 pub struct DeliveryFilter {
     pub status: Option<DeliveryStatus>,
     pub order_id: Option<Uuid>,
+    pub project_id: Option<Uuid>,
     /// Cursor: only deliveries with a lower id.
     pub before: Option<Uuid>,
     pub limit: i64,

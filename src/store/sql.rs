@@ -473,6 +473,22 @@ macro_rules! impl_sql_store {
                 .transpose()
             }
 
+            async fn order_counts_since(&self, since: DateTime<Utc>) -> Result<Vec<(String, OrderStatus, i64)>, StoreError> {
+                sqlx::query(
+                    "SELECT provider, status, COUNT(*) AS n FROM orders WHERE created_at >= $1 \
+                     GROUP BY provider, status ORDER BY provider, status",
+                )
+                .bind(since)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|row| {
+                    let status: String = row.try_get("status")?;
+                    Ok((row.try_get("provider")?, parse_status(&status)?, row.try_get("n")?))
+                })
+                .collect()
+            }
+
             async fn list_orders_by_remote_id(&self, account_id: Uuid, provider: &str, remote_id: &str) -> Result<Vec<OrderRecord>, StoreError> {
                 // `orders_remote` (provider, remote_id) finds them; the account narrows them down.
                 sqlx::query(&format!(
@@ -495,6 +511,7 @@ macro_rules! impl_sql_store {
                      WHERE ($1 IS NULL OR project_id = $1) AND ($2 IS NULL OR account_id = $2) \
                        AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR provider = $4) \
                        AND ($5 IS NULL OR id < $5) \
+                       AND ($7 IS NULL OR candidate_email = $7 OR client_key = $7 OR remote_id = $7 OR id = $8) \
                      ORDER BY id DESC LIMIT $6"
                 ))
                 .bind(f.project_id)
@@ -503,6 +520,8 @@ macro_rules! impl_sql_store {
                 .bind(&f.provider)
                 .bind(f.before)
                 .bind(f.limit)
+                .bind(&f.search)
+                .bind(f.search.as_deref().and_then(|s| Uuid::parse_str(s.trim()).ok()))
                 .fetch_all(&self.read)
                 .await?
                 .iter()
@@ -713,12 +732,14 @@ macro_rules! impl_sql_store {
                 sqlx::query(&format!(
                     "SELECT {DELIVERY_COLUMNS} FROM deliveries \
                      WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR order_id = $2) AND ($3 IS NULL OR id < $3) \
+                       AND ($5 IS NULL OR project_id = $5) \
                      ORDER BY id DESC LIMIT $4"
                 ))
                 .bind(f.status.map(DeliveryStatus::as_str))
                 .bind(f.order_id)
                 .bind(f.before)
                 .bind(f.limit)
+                .bind(f.project_id)
                 .fetch_all(&self.read)
                 .await?
                 .iter()

@@ -179,9 +179,11 @@ async fn poll_order(
         return Ok(());
     };
     let order_id = order.id.to_string();
-    let mut outcome = provider
+    let outcome = provider
         .fetch_result(&context, &order_ref(order, &order_id))
-        .await?;
+        .await;
+    gateway.health.note(account.id, &outcome);
+    let mut outcome = outcome?;
     if outcome.status == OrderStatus::Invited
         && order.status == OrderStatus::Invited
         && past_validity(&account.settings, order)
