@@ -3,11 +3,14 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
-    && mkdir -p migrations/postgres migrations/sqlite \
+    && mkdir -p migrations/postgres migrations/sqlite templates assets \
     && cargo build --release --locked \
     && rm -rf src
 COPY src src
 COPY migrations migrations
+# Built into the binary: the console's templates and /docs's renderer.
+COPY templates templates
+COPY assets assets
 # Make sure cargo rebuilds the crate itself, not just the cached dependencies.
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
