@@ -193,7 +193,10 @@ async fn the_console_in_a_browser(db: TestDb) {
         .path()
         .ends_with("/console/login"));
     assert_eq!(browser.find_all(Locator::Css("h1")).await.unwrap().len(), 1);
-    assert_eq!(browser.find_all(Locator::Css("nav a")).await.unwrap().len(), 5);
+    assert_eq!(
+        browser.find_all(Locator::Css("nav a")).await.unwrap().len(),
+        5
+    );
     screenshot(&browser, "login").await;
     browser
         .find(Locator::Css("input[name=token]"))
