@@ -8,9 +8,9 @@ use std::{collections::HashSet, sync::Arc};
 use assessment_gateway::{
     domain::{now, OrderRequest, OrderStatus},
     store::{
-        connect, AccountRecord, ApiKeyRecord, AttemptOutcome, AttemptRecord, CallbackTarget,
-        DeliveryFilter, DeliveryStatus, DynStore, InsertOrder, NewDelivery, NewEvent, OrderChange,
-        OrderFilter, OrderRecord, ProjectRecord,
+        connect, AccountRecord, ApiKeyRecord, AttemptOutcome, AttemptRecord, AuditFilter,
+        CallbackTarget, DeliveryFilter, DeliveryStatus, DynStore, InsertOrder, NewAuditEvent,
+        NewDelivery, NewEvent, OrderChange, OrderErasure, OrderFilter, OrderRecord, ProjectRecord,
     },
 };
 use chrono::{DateTime, Duration, Utc};
@@ -27,6 +27,9 @@ async fn project(store: &DynStore) -> ProjectRecord {
         id: Uuid::now_v7(),
         name: "p".into(),
         signing_secret_sealed: vec![1, 2, 3],
+        previous_signing_secret_sealed: None,
+        previous_signing_valid_until: None,
+        retention_days: None,
         created_at: now(),
     };
     store.insert_project(&p).await.unwrap();
@@ -73,6 +76,7 @@ fn order(account: &AccountRecord, key: Option<&str>) -> OrderRecord {
         failure_reason: None,
         next_poll_at: None,
         callback_token_hash: Some(format!("cb-{}", Uuid::now_v7())),
+        erased_at: None,
         created_at: at,
         updated_at: at,
     }
@@ -1055,7 +1059,161 @@ async fn dead_deliveries_can_be_queued_again_when_newest(db: TestDb) {
     );
 }
 
+async fn rotation_keeps_the_replaced_secret_until_its_time(db: TestDb) {
+    let store = store(&db).await;
+    let p = project(&store).await;
+    let until = now() + Duration::hours(24);
+    let rotated = store
+        .rotate_signing_secret(p.id, &[7, 7], until)
+        .await
+        .unwrap()
+        .expect("project exists");
+    assert_eq!(rotated.signing_secret_sealed, vec![7, 7]);
+    assert_eq!(rotated.previous_signing_secret_sealed, Some(vec![1, 2, 3]));
+    assert_eq!(
+        rotated.previous_signing_valid_until.map(|t| t.timestamp()),
+        Some(until.timestamp())
+    );
+    let again = store
+        .rotate_signing_secret(p.id, &[8], until)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.previous_signing_secret_sealed, Some(vec![7, 7]));
+    assert!(store
+        .rotate_signing_secret(Uuid::now_v7(), &[8], until)
+        .await
+        .unwrap()
+        .is_none());
+    let mut renamed = again.clone();
+    renamed.name = "renamed".into();
+    renamed.retention_days = Some(30);
+    assert!(store.update_project(&renamed).await.unwrap());
+    let read = store.get_project(p.id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.name.as_str(), read.retention_days),
+        ("renamed", Some(30))
+    );
+}
+
+async fn an_erased_order_keeps_no_personal_data_and_is_found_no_more(db: TestDb) {
+    let store = store(&db).await;
+    let o = invited_order(&store).await;
+    let found = store
+        .find_orders_by_email(o.project_id, "ADA@example.com")
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|f| f.id).collect::<Vec<_>>(), vec![o.id]);
+    let delivery =
+        change_with_delivery(&store, &o, OrderStatus::Invited, OrderStatus::Completed).await;
+    let closed = store
+        .list_expired_orders(o.project_id, now() + Duration::hours(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(closed.iter().map(|c| c.id).collect::<Vec<_>>(), vec![o.id]);
+    assert!(store
+        .list_expired_orders(o.project_id, now() - Duration::hours(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let events = store.list_order_events(o.id).await.unwrap();
+    let request: OrderRequest =
+        serde_json::from_value(json!({"id": "k", "package": {"id": "p1"}})).unwrap();
+    store
+        .erase_order(&OrderErasure {
+            order_id: o.id,
+            at: now(),
+            request,
+            result: None,
+            provider_data: json!({}),
+            failure_reason: None,
+            event_messages: events.iter().map(|e| (e.id, "[erased]".into())).collect(),
+            deliveries: vec![(delivery, "{}".into(), None)],
+            attempt_errors: vec![],
+        })
+        .await
+        .unwrap();
+    let erased = store.get_order(o.id).await.unwrap().unwrap();
+    assert!(erased.erased_at.is_some());
+    assert_eq!(erased.candidate_email, "");
+    assert!(!serde_json::to_string(&erased.request)
+        .unwrap()
+        .contains("ada@"));
+    assert!(store
+        .list_order_events(o.id)
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| e.message == "[erased]"));
+    assert!(store
+        .find_orders_by_email(o.project_id, "ada@example.com")
+        .await
+        .unwrap()
+        .is_empty());
+    let expired = store
+        .list_expired_orders(o.project_id, now() + Duration::hours(1), 10)
+        .await
+        .unwrap();
+    assert!(expired.is_empty(), "erased orders are not listed again");
+}
+
+async fn audit_events_list_newest_first_by_project_and_action(db: TestDb) {
+    let store = store(&db).await;
+    let p = project(&store).await;
+    let event = |action: &str, project_id| NewAuditEvent {
+        at: now(),
+        actor: "admin_api".into(),
+        action: action.into(),
+        target: None,
+        project_id,
+        outcome: "succeeded".into(),
+        status_code: 200,
+        request_id: Some("req-1".into()),
+    };
+    for e in [
+        event("project.create", Some(p.id)),
+        event("console.sign_in", None),
+        event("order.cancel", Some(p.id)),
+    ] {
+        store.insert_audit_event(&e).await.unwrap();
+    }
+    let all = store
+        .list_audit_events(&AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<_> = all.iter().map(|e| e.event.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["order.cancel", "console.sign_in", "project.create"]
+    );
+    let of_project = store
+        .list_audit_events(&AuditFilter {
+            project_id: Some(p.id),
+            action: Some("project.create".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(of_project.len(), 1);
+    let page = store
+        .list_audit_events(&AuditFilter {
+            before: Some(all[0].id),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page[0].event.action, "console.sign_in");
+}
+
 on_both_databases!(
+    rotation_keeps_the_replaced_secret_until_its_time,
+    an_erased_order_keeps_no_personal_data_and_is_found_no_more,
+    audit_events_list_newest_first_by_project_and_action,
     orders_are_found_by_one_search_and_counted_by_status,
     the_orders_holding_an_invitation_are_found_within_their_account,
     a_reread_asked_for_during_a_poll_outlives_its_change,

@@ -673,6 +673,7 @@ async fn an_order_abandoned_mid_call_fails_and_its_replay_retries(db: TestDb) {
         failure_reason: None,
         next_poll_at: None,
         callback_token_hash: None,
+        erased_at: None,
         created_at: at,
         updated_at: at,
     };

@@ -132,6 +132,7 @@ impl Gateway {
             callback_token_hash: Some(sha256_hex(&self.callback_token(id))),
             created_at: at,
             updated_at: at,
+            erased_at: None,
         };
         match self
             .store

@@ -132,6 +132,9 @@ impl Gateway {
             signing_secret_sealed: self
                 .cipher
                 .seal(secret.as_bytes(), &project_context_label(id)),
+            previous_signing_secret_sealed: None,
+            previous_signing_valid_until: None,
+            retention_days: None,
             created_at: now(),
         };
         self.store.insert_project(&project).await?;

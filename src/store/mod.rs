@@ -6,6 +6,7 @@ mod group_commit;
 mod postgres;
 mod records;
 mod sql;
+mod sql_governance;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -97,8 +98,43 @@ pub enum InsertOrder {
     Existing(OrderRecord),
 }
 
+/// Rotation of signing secrets, retention, erasure of personal data and the audit trail: the
+/// store's half that answers to operators and data subjects rather than to the order flow.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait GovernanceStore {
+    /// Makes `sealed` the project's signing secret and keeps the one it replaces valid until
+    /// `previous_valid_until`; the project as it is now, or `None` when there is no such project.
+    async fn rotate_signing_secret(
+        &self,
+        id: Uuid,
+        sealed: &[u8],
+        previous_valid_until: DateTime<Utc>,
+    ) -> Result<Option<ProjectRecord>, StoreError>;
+    /// Writes name and retention; false when the project does not exist.
+    async fn update_project(&self, project: &ProjectRecord) -> Result<bool, StoreError>;
+    /// The project's orders not yet erased whose candidate email is `email`, in any case.
+    async fn find_orders_by_email(
+        &self,
+        project_id: Uuid,
+        email: &str,
+    ) -> Result<Vec<OrderRecord>, StoreError>;
+    /// The project's closed orders, not yet erased, last changed before `closed_before`; oldest
+    /// first, at most `limit`.
+    async fn list_expired_orders(
+        &self,
+        project_id: Uuid,
+        closed_before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError>;
+    /// Writes an erasure and drops the order's next poll, in one transaction.
+    async fn erase_order(&self, erasure: &OrderErasure) -> Result<(), StoreError>;
+    async fn insert_audit_event(&self, event: &NewAuditEvent) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+#[async_trait]
+pub trait Store: GovernanceStore + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<(), StoreError>;
 

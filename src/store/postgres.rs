@@ -69,3 +69,5 @@ super::sql::impl_sql_store!(
     pending_by_order = "",
     order_writes = order_writes_in_one_statement
 );
+
+super::sql_governance::impl_governance_store!(PgStore, sqlx::postgres::PgRow);

@@ -12,6 +12,12 @@ pub struct ProjectRecord {
     pub name: String,
     /// The `whsec_` secret, sealed with the master key.
     pub signing_secret_sealed: Vec<u8>,
+    /// The secret replaced by the last rotation, sealed; it signs beside the current one until
+    /// `previous_signing_valid_until`.
+    pub previous_signing_secret_sealed: Option<Vec<u8>>,
+    pub previous_signing_valid_until: Option<DateTime<Utc>>,
+    /// Closed orders lose their personal data this many days after closing; `None`: kept.
+    pub retention_days: Option<i32>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -67,6 +73,8 @@ pub struct OrderRecord {
     pub callback_token_hash: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the order's personal data was erased; `None` while it is kept.
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// A state change of an order, written with its timeline event.
@@ -234,4 +242,56 @@ pub struct CallbackTarget {
     pub remote_id: Option<String>,
     pub status: OrderStatus,
     pub next_poll_at: Option<DateTime<Utc>>,
+}
+
+/// What is left of an order once its personal data is erased, written in one transaction with
+/// the scrubbed texts of everything recorded about it. Event data and receivers' answers are
+/// dropped whole; the rest is replaced by the values given here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderErasure {
+    pub order_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub request: OrderRequest,
+    pub result: Option<AssessmentResult>,
+    pub provider_data: Value,
+    pub failure_reason: Option<String>,
+    /// Timeline messages, by event id.
+    pub event_messages: Vec<(i64, String)>,
+    /// Delivery bodies and last errors, by delivery id.
+    pub deliveries: Vec<(Uuid, String, Option<String>)>,
+    /// Attempt errors, by attempt id.
+    pub attempt_errors: Vec<(i64, Option<String>)>,
+}
+
+/// An operator's action as the audit trail keeps it: never a secret, never personal data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEvent {
+    pub at: DateTime<Utc>,
+    /// `admin_api`, or `console:<session>` (a session's public id).
+    pub actor: String,
+    /// e.g. `project.create`, `order.cancel`, `console.sign_in`.
+    pub action: String,
+    /// What was acted on, e.g. `order:<id>`.
+    pub target: Option<String>,
+    pub project_id: Option<Uuid>,
+    /// `succeeded`, or `failed: <why>`.
+    pub outcome: String,
+    /// The HTTP status the action was answered with.
+    pub status_code: i32,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub event: NewAuditEvent,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub project_id: Option<Uuid>,
+    pub action: Option<String>,
+    /// Cursor: only events with a lower id.
+    pub before: Option<i64>,
+    pub limit: i64,
 }

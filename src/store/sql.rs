@@ -14,7 +14,7 @@ macro_rules! order_row_columns {
     () => {
         "id, project_id, account_id, provider, client_key, request_hash, status, package_id, \
          candidate_email, remote_id, test_url, results_update_url, request, provider_data, result, \
-         failure_reason, callback_token_hash, created_at, updated_at"
+         failure_reason, callback_token_hash, created_at, updated_at, erased_at"
     };
 }
 
@@ -99,6 +99,9 @@ macro_rules! impl_sql_store {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
                 signing_secret_sealed: row.try_get("signing_secret_sealed")?,
+                previous_signing_secret_sealed: row.try_get("previous_signing_secret_sealed")?,
+                previous_signing_valid_until: row.try_get("previous_signing_valid_until")?,
+                retention_days: row.try_get("retention_days")?,
                 created_at: row.try_get("created_at")?,
             })
         }
@@ -155,6 +158,7 @@ macro_rules! impl_sql_store {
                 callback_token_hash: row.try_get("callback_token_hash")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
+                erased_at: row.try_get("erased_at")?,
             })
         }
 

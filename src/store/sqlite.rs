@@ -89,3 +89,5 @@ super::sql::impl_sql_store!(
     pending_by_order = "INDEXED BY deliveries_pending_order",
     order_writes = order_writes_in_transactions
 );
+
+super::sql_governance::impl_governance_store!(SqliteStore, sqlx::sqlite::SqliteRow);
