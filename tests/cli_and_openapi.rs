@@ -91,6 +91,7 @@ async fn the_openapi_document_covers_every_route_and_matches_the_cli() {
         ("POST", "/webhooks/{provider}/{token}"),
         ("GET", "/admin/deliveries"),
         ("POST", "/admin/deliveries/{id}/retry"),
+        ("POST", "/admin/projects/{id}/signing-secret"),
         ("GET", "/unified/ats/assessments/packages"),
         ("GET", "/unified/ats/assessments/packages/{id}"),
     ];

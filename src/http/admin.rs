@@ -44,7 +44,7 @@ pub fn routes() -> Router<Gateway> {
         .route("/admin/orders/{id}/refresh", post(refresh_order))
 }
 
-fn path_id(value: &str, what: &str) -> Result<Uuid, ApiError> {
+pub(super) fn path_id(value: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(value).map_err(|_| ApiError::not_found(format!("no {what} with id '{value}'")))
 }
 

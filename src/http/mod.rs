@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod admin_deliveries;
+pub mod admin_projects;
 pub mod auth;
 mod console;
 pub mod error;
@@ -31,6 +32,7 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(unified::routes())
         .merge(admin::routes())
         .merge(admin_deliveries::routes())
+        .merge(admin_projects::routes())
         .merge(sandbox::routes())
         .merge(ops::routes())
         .merge(webhooks::routes())

@@ -5,7 +5,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{admin, admin_deliveries, ops, sandbox, unified, webhooks};
+use super::{admin, admin_deliveries, admin_projects, ops, sandbox, unified, webhooks};
 
 struct SecuritySchemes;
 
@@ -37,6 +37,7 @@ impl Modify for SecuritySchemes {
         admin::delete_account, admin::list_orders, admin::get_order,
         admin::cancel_order, admin::reject_order, admin::refresh_order,
         admin_deliveries::list_deliveries, admin_deliveries::retry_delivery,
+        admin_projects::rotate_signing_secret,
         sandbox::show_test, sandbox::start_test, sandbox::submit_test,
         ops::healthz, ops::readyz, ops::openapi_json, ops::docs, ops::redoc_script,
         webhooks::receive,

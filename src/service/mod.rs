@@ -11,6 +11,7 @@ pub mod packages;
 pub mod request_limit;
 pub mod results;
 pub mod sandbox;
+pub mod signing_secrets;
 pub mod tenancy;
 mod tenancy_cache;
 

@@ -50,7 +50,7 @@ fn account_context_label(id: Uuid) -> String {
     format!("account:{id}")
 }
 
-fn project_context_label(id: Uuid) -> String {
+pub(super) fn project_context_label(id: Uuid) -> String {
     format!("project:{id}")
 }
 

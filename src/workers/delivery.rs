@@ -57,6 +57,12 @@ pub fn message_id(delivery_id: Uuid) -> String {
     format!("msg_{}", delivery_id.simple())
 }
 
+/// How long a project's signing secrets are used before they are read again.
+const SECRETS_TTL: Duration = Duration::from_secs(5);
+
+/// A project's signing secrets and when they were read.
+type CachedSecrets = (Instant, Vec<Secret<String>>);
+
 /// What one attempt ended with.
 struct Attempted {
     record: AttemptRecord,
@@ -67,8 +73,9 @@ struct Attempted {
 pub struct Deliverer {
     gateway: Gateway,
     client: reqwest::Client,
-    /// Signing secrets by project (they never change).
-    secrets: Mutex<HashMap<Uuid, Secret<String>>>,
+    /// Signing secrets by project, read again after SECRETS_TTL: a rotation elsewhere reaches
+    /// deliveries within that time, and the replaced secret still signs them meanwhile.
+    secrets: Mutex<HashMap<Uuid, CachedSecrets>>,
     lease: Duration,
     projects: Arc<Shares<Uuid>>,
     receivers: Arc<Shares<String>>,
@@ -108,14 +115,23 @@ impl Deliverer {
         }
     }
 
-    async fn secret(&self, project_id: Uuid) -> Result<Secret<String>, ServiceError> {
-        if let Some(secret) = self.secrets.lock().await.get(&project_id) {
-            return Ok(secret.clone());
+    async fn secrets(&self, project_id: Uuid) -> Result<Vec<Secret<String>>, ServiceError> {
+        if let Some((read_at, secrets)) = self.secrets.lock().await.get(&project_id) {
+            if read_at.elapsed() < SECRETS_TTL {
+                return Ok(secrets.clone());
+            }
         }
         let project = self.gateway.project(project_id).await?;
-        let secret = self.gateway.signing_secret(&project)?;
-        self.secrets.lock().await.insert(project_id, secret.clone());
-        Ok(secret)
+        // Read a little ahead, so a cached replaced secret never signs past its overlap.
+        let secrets = self.gateway.signing_secrets(
+            &project,
+            Utc::now() + chrono::Duration::seconds(SECRETS_TTL.as_secs() as i64),
+        )?;
+        self.secrets
+            .lock()
+            .await
+            .insert(project_id, (Instant::now(), secrets.clone()));
+        Ok(secrets)
     }
 
     async fn deliver(
@@ -174,8 +190,8 @@ impl Deliverer {
                 AttemptOutcome::Dead,
             );
         }
-        let secret = match self.secret(delivery.project_id).await {
-            Ok(secret) => secret,
+        let secrets = match self.secrets(delivery.project_id).await {
+            Ok(secrets) => secrets,
             Err(error) => {
                 return finish(
                     None,
@@ -187,7 +203,11 @@ impl Deliverer {
         };
         let id = message_id(delivery.id);
         let timestamp = Utc::now().timestamp();
-        let Some(signature) = sign(secret.expose(), &id, timestamp, &delivery.body) else {
+        let signatures: Option<Vec<String>> = secrets
+            .iter()
+            .map(|secret| sign(secret.expose(), &id, timestamp, &delivery.body))
+            .collect();
+        let Some(signature) = signatures.map(|s| s.join(" ")) else {
             return finish(
                 None,
                 None,

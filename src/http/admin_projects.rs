@@ -1,0 +1,67 @@
+//! `/admin/projects/{id}/…` actions on a project's own settings: rotating its signing secret
+//! (design.md §4.5).
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::post,
+    Json, Router,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{admin::path_id, auth::Operator, error::ApiError, json::parse_json};
+use crate::{domain::rfc3339, service::Gateway};
+
+pub fn routes() -> Router<Gateway> {
+    Router::new().route(
+        "/admin/projects/{id}/signing-secret",
+        post(rotate_signing_secret),
+    )
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotationRequest {
+    /// How long the replaced secret still signs deliveries, e.g. `24h` (the default); at most `7d`.
+    #[schema(example = "24h", max_length = 32)]
+    pub overlap: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecretView {
+    /// The new secret, shown this once.
+    pub signing_secret: String,
+    /// Until when deliveries also carry a signature with the replaced secret.
+    pub previous_valid_until: String,
+}
+
+#[utoipa::path(post, path = "/admin/projects/{id}/signing-secret", tag = "Admin", params(("id" = Uuid, Path)),
+    request_body(content = Option<RotationRequest>, description = "Optional; without a body the overlap is 24h"),
+    responses((status = 201, body = RotatedSecretView), (status = 400, body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    security(("admin" = [])))]
+pub async fn rotate_signing_secret(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<RotatedSecretView>), ApiError> {
+    let id = path_id(&id, "project")?;
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        RotationRequest::default()
+    } else {
+        parse_json::<RotationRequest>(&body)?.0
+    };
+    let rotated = gateway
+        .rotate_signing_secret(id, request.overlap.as_deref())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RotatedSecretView {
+            signing_secret: rotated.signing_secret.expose().clone(),
+            previous_valid_until: rfc3339(rotated.previous_valid_until),
+        }),
+    ))
+}
