@@ -56,8 +56,9 @@ async fn delivery_of_a_new_order(
     .await
 }
 
-async fn deliveries_are_signed_with_both_secrets_during_the_overlap(db: TestDb) {
-    let app = TestApp::spawn(&db).await;
+/// A gateway, an ATS receiver answering 200, and a sandbox tenant whose orders complete at once.
+async fn setup(db: &TestDb) -> (TestApp, MockServer, common::Tenant) {
+    let app = TestApp::spawn(db).await;
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/results"))
@@ -67,6 +68,11 @@ async fn deliveries_are_signed_with_both_secrets_during_the_overlap(db: TestDb) 
     let tenant = app
         .create_tenant_with("sandbox", json!({}), json!({"auto_complete_after": "1s"}))
         .await;
+    (app, receiver, tenant)
+}
+
+async fn deliveries_are_signed_with_both_secrets_during_the_overlap(db: TestDb) {
+    let (app, receiver, tenant) = setup(&db).await;
     let old = tenant.signing_secret.clone();
 
     let rotated = expect_json(
@@ -110,16 +116,7 @@ async fn deliveries_are_signed_with_both_secrets_during_the_overlap(db: TestDb) 
 }
 
 async fn without_overlap_only_the_new_secret_signs_and_bad_requests_change_nothing(db: TestDb) {
-    let app = TestApp::spawn(&db).await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/results"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
-    let tenant = app
-        .create_tenant_with("sandbox", json!({}), json!({"auto_complete_after": "1s"}))
-        .await;
+    let (app, receiver, tenant) = setup(&db).await;
     let old = tenant.signing_secret.clone();
     for (body, needle) in [
         (json!({"overlap": "8d"}), "overlap"),
