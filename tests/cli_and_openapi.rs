@@ -66,6 +66,7 @@ async fn the_openapi_document_covers_every_route_and_matches_the_cli() {
         ("GET", "/admin/accounts/{id}"),
         ("PATCH", "/admin/accounts/{id}"),
         ("DELETE", "/admin/api-keys/{id}"),
+        ("GET", "/admin/audit-events"),
         ("GET", "/admin/orders"),
         ("GET", "/admin/orders/{id}"),
         ("POST", "/admin/orders/{id}/cancel"),

@@ -2,8 +2,8 @@
 //! `chromium` and `chromium-driver`, which `.ci/run` installs). Sign in (a wrong token refused),
 //! find an order by email, read its timeline, cancel one, retry a dead delivery and see it arrive,
 //! create and revoke a key; a hostile candidate name is text; a cross-site POST changes nothing;
-//! wrong tokens are limited. With `CONSOLE_SCREENSHOTS=<dir>` it also saves the pages as PNGs
-//! (how `docs/console-*.png` were made).
+//! the Audit page lists what was done; wrong tokens are limited. With `CONSOLE_SCREENSHOTS=<dir>`
+//! it also saves the pages as PNGs (how `docs/console-*.png` were made).
 
 mod common;
 
@@ -195,7 +195,7 @@ async fn the_console_in_a_browser(db: TestDb) {
     assert_eq!(browser.find_all(Locator::Css("h1")).await.unwrap().len(), 1);
     assert_eq!(
         browser.find_all(Locator::Css("nav a")).await.unwrap().len(),
-        5
+        6
     );
     screenshot(&browser, "login").await;
     browser
@@ -226,7 +226,14 @@ async fn the_console_in_a_browser(db: TestDb) {
     };
     assert_eq!(
         nav,
-        ["Overview", "Orders", "Deliveries", "Accounts", "Projects"]
+        [
+            "Overview",
+            "Orders",
+            "Deliveries",
+            "Accounts",
+            "Projects",
+            "Audit"
+        ]
     );
     screenshot(&browser, "overview").await;
 
@@ -383,6 +390,26 @@ async fn the_console_in_a_browser(db: TestDb) {
         app.admin_get(&format!("/admin/orders/{third}")).await["status"],
         "invited"
     );
+
+    // The Audit page: what this session did, the refused forms and the wrong token included.
+    browser
+        .find(Locator::LinkText("Audit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let trail = wait_text(&browser, "table", "order.cancel").await;
+    for done in [
+        "console.sign_in",
+        "delivery.retry",
+        "api_key.create",
+        "api_key.revoke",
+        "refused",
+    ] {
+        assert!(trail.contains(done), "{done}: {trail}");
+    }
+    screenshot(&browser, "audit").await;
     browser.close().await.unwrap();
 }
 

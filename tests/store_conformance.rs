@@ -123,9 +123,11 @@ async fn projects_keys_and_accounts_round_trip(db: TestDb) {
         Some(key.clone())
     );
     assert_eq!(store.find_api_key("other").await.unwrap(), None);
-    assert!(store.revoke_api_key(key.id, now()).await.unwrap());
+    let revoked = store.revoke_api_key(key.id, now()).await.unwrap().unwrap();
+    assert_eq!((revoked.id, revoked.project_id), (key.id, p.id));
+    assert!(revoked.revoked_at.is_some());
     assert!(
-        !store.revoke_api_key(key.id, now()).await.unwrap(),
+        store.revoke_api_key(key.id, now()).await.unwrap().is_none(),
         "revoking twice"
     );
     assert!(store

@@ -529,7 +529,10 @@ async fn bad_input_is_refused_and_writes_nothing(db: TestDb) {
         .send()
         .await
         .unwrap();
-    assert_eq!(revoked.status(), StatusCode::OK);
+    let revoked = expect_json(revoked, StatusCode::OK).await;
+    assert_eq!(revoked["id"], tenant.key_id);
+    assert_eq!(revoked["project_id"], tenant.project_id);
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
     expect_error(
         app.order(&tenant, &good).await,
         StatusCode::UNAUTHORIZED,

@@ -5,7 +5,7 @@ use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
     routing::{delete, get, post},
-    Json, Router,
+    Extension, Json, Router,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
+    audit::Subject,
     auth::Operator,
     error::ApiError,
     json::parse_json,
@@ -20,7 +21,10 @@ use super::{
 };
 use crate::{
     domain::{rfc3339, AssessmentResult, OrderRequest, OrderStatus},
-    service::{packages::parse_page_size, results::current_result, tenancy::AccountPatch, Gateway},
+    service::{
+        audit::Target, packages::parse_page_size, results::current_result, tenancy::AccountPatch,
+        Gateway,
+    },
     store::{AccountRecord, ApiKeyRecord, OrderEvent, OrderFilter, OrderRecord, ProjectRecord},
 };
 
@@ -184,11 +188,13 @@ pub async fn create_project(
     _: Operator,
     State(gateway): State<Gateway>,
     body: Bytes,
-) -> Result<(StatusCode, Json<CreatedProject>), ApiError> {
+) -> Result<(StatusCode, Extension<Subject>, Json<CreatedProject>), ApiError> {
     let (request, _) = parse_json::<NameRequest>(&body)?;
     let created = gateway.create_project(&request.name).await?;
+    let id = created.project.id;
     Ok((
         StatusCode::CREATED,
+        Subject::of(Target::Project(id), id),
         Json(CreatedProject {
             id: created.project.id,
             name: created.project.name,
@@ -239,12 +245,13 @@ pub async fn create_api_key(
     State(gateway): State<Gateway>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+) -> Result<(StatusCode, Extension<Subject>, Json<CreatedApiKey>), ApiError> {
     let project_id = path_id(&id, "project")?;
     let (request, _) = parse_json::<NameRequest>(&body)?;
     let created = gateway.create_api_key(project_id, &request.name).await?;
     Ok((
         StatusCode::CREATED,
+        Subject::of(Target::ApiKey(created.record.id), project_id),
         Json(CreatedApiKey {
             id: created.record.id,
             project_id,
@@ -262,10 +269,13 @@ pub async fn revoke_api_key(
     _: Operator,
     State(gateway): State<Gateway>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(Extension<Subject>, Json<ApiKeyView>), ApiError> {
     let key_id = path_id(&id, "API key")?;
-    gateway.revoke_api_key(key_id).await?;
-    Ok(Json(serde_json::json!({"id": key_id, "revoked": true})))
+    let revoked = gateway.revoke_api_key(key_id).await?;
+    Ok((
+        Subject::of(Target::ApiKey(key_id), revoked.project_id),
+        Json(key_view(&revoked)),
+    ))
 }
 
 #[utoipa::path(post, path = "/admin/projects/{id}/accounts", tag = "Admin", params(("id" = Uuid, Path)), request_body = CreateAccountRequest,
@@ -276,7 +286,7 @@ pub async fn create_account(
     State(gateway): State<Gateway>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<AccountView>), ApiError> {
+) -> Result<(StatusCode, Extension<Subject>, Json<AccountView>), ApiError> {
     let project_id = path_id(&id, "project")?;
     let (request, _) = parse_json::<CreateAccountRequest>(&body)?;
     let account = gateway
@@ -288,7 +298,11 @@ pub async fn create_account(
             request.settings,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(account_view(&account))))
+    Ok((
+        StatusCode::CREATED,
+        Subject::of(Target::Account(account.id), project_id),
+        Json(account_view(&account)),
+    ))
 }
 
 #[utoipa::path(get, path = "/admin/accounts/{id}", tag = "Admin", params(("id" = Uuid, Path)),

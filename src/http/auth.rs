@@ -75,22 +75,24 @@ impl FromRequestParts<Gateway> for Operator {
         parts: &mut Parts,
         gateway: &Gateway,
     ) -> Result<Self, Self::Rejection> {
-        let presented = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(|| {
-                ApiError::unauthorized("expected Authorization: Bearer <ADMIN_TOKEN>")
-            })?;
-        let expected = gateway.config.admin_token.expose();
-        if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-            Ok(Self)
-        } else {
-            Err(ApiError::unauthorized("the admin token is not valid"))
-        }
+        operator_token(gateway, &parts.headers).map(|()| Self)
+    }
+}
+
+/// Whether `headers` carry the admin token; the refusal says what is wrong.
+pub fn operator_token(gateway: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <ADMIN_TOKEN>"))?;
+    let expected = gateway.config.admin_token.expose();
+    if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("the admin token is not valid"))
     }
 }
 

@@ -1,8 +1,10 @@
 //! The HTTP layer: the only place axum lives.
 
 pub mod admin;
+pub mod admin_audit;
 pub mod admin_deliveries;
 pub mod admin_projects;
+pub mod audit;
 pub mod auth;
 mod console;
 pub mod error;
@@ -28,15 +30,22 @@ use crate::service::Gateway;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router(gateway: Gateway) -> Router {
-    Router::new()
-        .merge(unified::routes())
+    let operators = Router::new()
         .merge(admin::routes())
         .merge(admin_deliveries::routes())
         .merge(admin_projects::routes())
+        .merge(admin_audit::routes())
+        .merge(console::routes())
+        .route_layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            audit::record,
+        ));
+    Router::new()
+        .merge(unified::routes())
+        .merge(operators)
         .merge(sandbox::routes())
         .merge(ops::routes())
         .merge(webhooks::routes())
-        .merge(console::routes())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(metrics::record))

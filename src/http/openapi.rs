@@ -5,7 +5,9 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{admin, admin_deliveries, admin_projects, ops, sandbox, unified, webhooks};
+use super::{
+    admin, admin_audit, admin_deliveries, admin_projects, ops, sandbox, unified, webhooks,
+};
 
 struct SecuritySchemes;
 
@@ -37,7 +39,7 @@ impl Modify for SecuritySchemes {
         admin::delete_account, admin::list_orders, admin::get_order,
         admin::cancel_order, admin::reject_order, admin::refresh_order,
         admin_deliveries::list_deliveries, admin_deliveries::retry_delivery,
-        admin_projects::rotate_signing_secret,
+        admin_projects::rotate_signing_secret, admin_audit::list_audit_events,
         sandbox::show_test, sandbox::start_test, sandbox::submit_test,
         ops::healthz, ops::readyz, ops::openapi_json, ops::docs, ops::redoc_script,
         webhooks::receive,

@@ -2,6 +2,7 @@
 //! workers; calls the domain, the providers and the store. Knows nothing of HTTP.
 
 pub mod actions;
+pub mod audit;
 pub mod callbacks;
 pub mod deliveries;
 mod error;

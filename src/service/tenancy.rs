@@ -183,16 +183,10 @@ impl Gateway {
         })
     }
 
-    pub async fn revoke_api_key(&self, id: Uuid) -> Result<(), ServiceError> {
+    pub async fn revoke_api_key(&self, id: Uuid) -> Result<ApiKeyRecord, ServiceError> {
         let revoked = self.store.revoke_api_key(id, now()).await?;
         self.tenancy_cache.forget_keys();
-        if revoked {
-            Ok(())
-        } else {
-            Err(ServiceError::not_found(format!(
-                "no active API key with id {id}"
-            )))
-        }
+        revoked.ok_or_else(|| ServiceError::not_found(format!("no active API key with id {id}")))
     }
 
     /// The project a presented API key belongs to.

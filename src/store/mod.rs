@@ -145,8 +145,12 @@ pub trait Store: GovernanceStore + Send + Sync + 'static {
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn list_api_keys(&self, project_id: Uuid) -> Result<Vec<ApiKeyRecord>, StoreError>;
-    /// Marks a key revoked; false when it does not exist or was already revoked.
-    async fn revoke_api_key(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Marks a key revoked and returns it; `None` when it does not exist or was already revoked.
+    async fn revoke_api_key(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError>;
 
     async fn insert_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
     /// A live (not deleted) account.

@@ -263,18 +263,18 @@ pub struct OrderErasure {
     pub attempt_errors: Vec<(i64, Option<String>)>,
 }
 
-/// An operator's action as the audit trail keeps it: never a secret, never personal data.
+/// An operator's action as the audit trail keeps it: never a secret, never a candidate's data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAuditEvent {
     pub at: DateTime<Utc>,
-    /// `admin_api`, or `console:<session>` (a session's public id).
+    /// `admin_api`, `console:<session>` (a session's public id), or `console` (a sign-in).
     pub actor: String,
     /// e.g. `project.create`, `order.cancel`, `console.sign_in`.
     pub action: String,
-    /// What was acted on, e.g. `order:<id>`.
+    /// What was acted on, e.g. `order:<id>`, or `client:<address>` for a sign-in.
     pub target: Option<String>,
     pub project_id: Option<Uuid>,
-    /// `succeeded`, or `failed: <why>`.
+    /// `succeeded`, `refused` (401, 403, 429) or `failed`.
     pub outcome: String,
     /// The HTTP status the action was answered with.
     pub status_code: i32,

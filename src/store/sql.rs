@@ -345,13 +345,15 @@ macro_rules! impl_sql_store {
                     .collect()
             }
 
-            async fn revoke_api_key(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
-                let done = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            async fn revoke_api_key(&self, id: Uuid, at: DateTime<Utc>) -> Result<Option<ApiKeyRecord>, StoreError> {
+                sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING *")
                     .bind(id)
                     .bind(at)
-                    .execute(&self.write)
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                    .fetch_optional(&self.write)
+                    .await?
+                    .as_ref()
+                    .map(api_key_from)
+                    .transpose()
             }
 
             async fn insert_account(&self, a: &AccountRecord) -> Result<(), StoreError> {

@@ -14,11 +14,12 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    error_page, failure, orders::Choice, render, when, when_opt, Chrome, Notice, Operator,
+    error_page, orders::Choice, render, status_of, when, when_opt, with_status, with_subject,
+    Chrome, Notice, Operator,
 };
 use crate::{
     domain::now,
-    service::{tenancy::AccountPatch, Gateway, ServiceError},
+    service::{audit::Target, tenancy::AccountPatch, Gateway, ServiceError},
     store::AccountRecord,
 };
 
@@ -145,16 +146,22 @@ pub async fn create(
             .await
     }
     .await;
+    let subject = created.as_ref().ok().map(|a| (a.id, a.project_id));
     let notice = match created {
         Ok(account) => Notice::ok(format!(
             "Account {} created ({}).",
             account.name, account.id
         )),
-        Err(error) => Notice::error(format!("The account was not created: {}", failure(error))),
+        Err(error) => Notice::failed("The account was not created", error),
     };
-    match accounts_page(&gateway, &operator, notice).await {
-        Ok(page) => render(page),
+    let status = status_of(&notice);
+    let page = match accounts_page(&gateway, &operator, notice).await {
+        Ok(page) => with_status(status, render(page)),
         Err(error) => error_page(&operator, &gateway, error),
+    };
+    match subject {
+        Some((account, project)) => with_subject(page, Target::Account(account), project),
+        None => page,
     }
 }
 
@@ -247,10 +254,11 @@ pub async fn update(
     .await;
     let notice = match updated {
         Ok(_) => Notice::ok("Saved."),
-        Err(error) => Notice::error(format!("Not saved: {}", failure(error))),
+        Err(error) => Notice::failed("Not saved", error),
     };
+    let status = status_of(&notice);
     match account_page(&gateway, &operator, &id, notice).await {
-        Ok(page) => render(page),
+        Ok(page) => with_status(status, render(page)),
         Err(error) => error_page(&operator, &gateway, error),
     }
 }

@@ -11,7 +11,9 @@ use axum::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{error_page, failure, orders, render, when, when_opt, Chrome, Notice, Operator};
+use super::{
+    error_page, orders, render, status_of, when, when_opt, with_status, Chrome, Notice, Operator,
+};
 use crate::{
     service::{deliveries::BULK_RETRY_LIMIT, Gateway, ServiceError},
     store::{DeliveryFilter, DeliveryStatus},
@@ -188,20 +190,21 @@ pub async fn retry(
     };
     let notice = match retried {
         Ok(()) => Notice::ok("Queued: the delivery is sent again now."),
-        Err(error) => Notice::error(format!("Retry failed: {}", failure(error))),
+        Err(error) => Notice::failed("Retry failed", error),
     };
+    let status = status_of(&notice);
     if let Some(order) = form
         .order_id
         .as_deref()
         .and_then(|o| Uuid::parse_str(o).ok())
     {
         return match orders::order_page(&gateway, &operator, order, notice).await {
-            Ok(page) => render(page),
+            Ok(page) => with_status(status, render(page)),
             Err(error) => error_page(&operator, &gateway, error),
         };
     }
     match deliveries_page(&gateway, &operator, &ListQuery::default(), notice).await {
-        Ok(page) => render(page),
+        Ok(page) => with_status(status, render(page)),
         Err(error) => error_page(&operator, &gateway, error),
     }
 }
@@ -245,14 +248,15 @@ pub async fn retry_dead(
                 String::new()
             }
         )),
-        Err(error) => Notice::error(format!("Retry failed: {}", failure(error))),
+        Err(error) => Notice::failed("Retry failed", error),
     };
+    let status = status_of(&notice);
     let query = ListQuery {
         status: Some("all".into()),
         project_id: Some(form.project_id),
     };
     match deliveries_page(&gateway, &operator, &query, notice).await {
-        Ok(page) => render(page),
+        Ok(page) => with_status(status, render(page)),
         Err(error) => error_page(&operator, &gateway, error),
     }
 }

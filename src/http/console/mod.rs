@@ -4,6 +4,7 @@
 //! something carries the session's form token and must come from the console's own origin.
 
 mod accounts;
+mod audit;
 mod deliveries;
 mod orders;
 mod overview;
@@ -25,7 +26,8 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     domain::rfc3339,
-    service::{Gateway, ServiceError},
+    http::audit::Subject,
+    service::{audit::Target, Gateway, ServiceError},
 };
 
 pub fn routes() -> Router<Gateway> {
@@ -57,6 +59,7 @@ pub fn routes() -> Router<Gateway> {
         )
         .route("/console/projects/{id}/keys", post(projects::create_key))
         .route("/console/keys/{id}/revoke", post(projects::revoke_key))
+        .route("/console/audit", get(audit::list))
         .layer(Extension(Arc::new(session::SignInThrottle::default())))
 }
 
@@ -69,6 +72,11 @@ async fn stylesheet() -> Response {
         include_str!("../../../templates/console/console.css"),
     )
         .into_response()
+}
+
+/// The audit trail's name for the session a request carries, when it carries a genuine one.
+pub(super) fn session_actor(gateway: &Gateway, headers: &HeaderMap) -> Option<String> {
+    session::session_of(gateway, headers).map(|session| session::public_id(&session))
 }
 
 /// An operator signed in to the console.
@@ -128,6 +136,8 @@ pub struct Notice {
     /// `ok` or `error` (a CSS class).
     pub kind: &'static str,
     pub text: String,
+    /// The status of the page that shows it: a page telling of a failure is not a 200.
+    pub status: StatusCode,
 }
 
 impl Notice {
@@ -135,15 +145,38 @@ impl Notice {
         Some(Self {
             kind: "ok",
             text: text.into(),
+            status: StatusCode::OK,
         })
     }
 
-    pub fn error(text: impl std::fmt::Display) -> Option<Self> {
+    /// `what` went wrong, and why.
+    pub fn failed(what: &str, error: ServiceError) -> Option<Self> {
+        let error = crate::http::error::ApiError::from(error);
         Some(Self {
             kind: "error",
-            text: text.to_string(),
+            text: format!("{what}: {} ({})", error.message, error.status.as_u16()),
+            status: error.status,
         })
     }
+}
+
+/// The status of a page showing `notice`.
+fn status_of(notice: &Option<Notice>) -> StatusCode {
+    notice.as_ref().map_or(StatusCode::OK, |n| n.status)
+}
+
+/// `page` answered with `status`, unless it is itself a failure.
+fn with_status(status: StatusCode, mut page: Response) -> Response {
+    if page.status() == StatusCode::OK {
+        *page.status_mut() = status;
+    }
+    page
+}
+
+/// `page`, telling the audit trail what the form created or acted on.
+fn with_subject(mut page: Response, target: Target, project_id: uuid::Uuid) -> Response {
+    page.extensions_mut().insert(Subject { target, project_id });
+    page
 }
 
 fn render(page: impl Template) -> Response {
@@ -160,12 +193,6 @@ fn render(page: impl Template) -> Response {
     }
 }
 
-/// A failure as a console page says it.
-fn failure(error: ServiceError) -> String {
-    let api = crate::http::error::ApiError::from(error);
-    format!("{} ({})", api.message, api.status.as_u16())
-}
-
 /// A page that could not be made: the error, inside the console's frame.
 fn error_page(operator: &Operator, gateway: &Gateway, error: ServiceError) -> Response {
     #[derive(Template)]
@@ -173,13 +200,14 @@ fn error_page(operator: &Operator, gateway: &Gateway, error: ServiceError) -> Re
     struct ErrorPage {
         chrome: Chrome,
     }
-    render(ErrorPage {
-        chrome: operator.chrome(
-            gateway,
-            "Something went wrong",
-            Notice::error(failure(error)),
-        ),
-    })
+    let notice = Notice::failed("This page cannot be shown", error);
+    let status = status_of(&notice);
+    with_status(
+        status,
+        render(ErrorPage {
+            chrome: operator.chrome(gateway, "Something went wrong", notice),
+        }),
+    )
 }
 
 fn when(at: DateTime<Utc>) -> String {

@@ -11,7 +11,7 @@ use axum::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{error_page, failure, render, when, when_opt, Chrome, Notice, Operator};
+use super::{error_page, render, status_of, when, when_opt, with_status, Chrome, Notice, Operator};
 use crate::{
     domain::OrderStatus,
     providers::ProviderKind,
@@ -389,10 +389,11 @@ pub async fn act(
     };
     let notice = match outcome {
         Ok(done) => Notice::ok(done),
-        Err(error) => Notice::error(format!("{action} failed: {}", failure(error))),
+        Err(error) => Notice::failed(&format!("{action} failed"), error),
     };
+    let status = status_of(&notice);
     match order_page(&gateway, &operator, id, notice).await {
-        Ok(page) => render(page),
+        Ok(page) => with_status(status, render(page)),
         Err(error) => error_page(&operator, &gateway, error),
     }
 }

@@ -11,8 +11,11 @@ use axum::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{error_page, failure, render, when, when_opt, Chrome, Notice, Operator};
-use crate::service::{Gateway, ServiceError};
+use super::{
+    error_page, render, status_of, when, when_opt, with_status, with_subject, Chrome, Notice,
+    Operator,
+};
+use crate::service::{audit::Target, Gateway, ServiceError};
 
 pub struct KeyRow {
     pub id: String,
@@ -81,8 +84,9 @@ async fn respond(
     notice: Option<Notice>,
     shown: Option<Shown>,
 ) -> Response {
+    let status = status_of(&notice);
     match projects_page(gateway, operator, notice, shown).await {
-        Ok(page) => render(page),
+        Ok(page) => with_status(status, render(page)),
         Err(error) => error_page(operator, gateway, error),
     }
 }
@@ -110,20 +114,22 @@ pub async fn create(
     }
     match gateway.create_project(&form.name).await {
         Ok(created) => {
+            let id = created.project.id;
             let shown = Shown {
                 what: format!("Signing secret of {}", created.project.name),
                 value: created.signing_secret.expose().clone(),
             };
-            respond(
+            let page = respond(
                 &gateway,
                 &operator,
                 Notice::ok("Project created. Copy its signing secret now: it is not shown again."),
                 Some(shown),
             )
-            .await
+            .await;
+            with_subject(page, Target::Project(id), id)
         }
         Err(error) => {
-            let notice = Notice::error(format!("The project was not created: {}", failure(error)));
+            let notice = Notice::failed("The project was not created", error);
             respond(&gateway, &operator, notice, None).await
         }
     }
@@ -147,20 +153,22 @@ pub async fn create_key(
     };
     match created {
         Ok(key) => {
+            let subject = (key.record.id, key.record.project_id);
             let shown = Shown {
                 what: format!("API key {}", key.record.name),
                 value: key.key.expose().clone(),
             };
-            respond(
+            let page = respond(
                 &gateway,
                 &operator,
                 Notice::ok("API key created. Copy it now: it is not shown again."),
                 Some(shown),
             )
-            .await
+            .await;
+            with_subject(page, Target::ApiKey(subject.0), subject.1)
         }
         Err(error) => {
-            let notice = Notice::error(format!("The key was not created: {}", failure(error)));
+            let notice = Notice::failed("The key was not created", error);
             respond(&gateway, &operator, notice, None).await
         }
     }
@@ -188,9 +196,14 @@ pub async fn revoke_key(
             "no API key with id '{id}'"
         ))),
     };
+    let subject = revoked.as_ref().ok().map(|k| (k.id, k.project_id));
     let notice = match revoked {
-        Ok(()) => Notice::ok("API key revoked: it stops working at once."),
-        Err(error) => Notice::error(format!("Not revoked: {}", failure(error))),
+        Ok(_) => Notice::ok("API key revoked: it stops working at once."),
+        Err(error) => Notice::failed("Not revoked", error),
     };
-    respond(&gateway, &operator, notice, None).await
+    let page = respond(&gateway, &operator, notice, None).await;
+    match subject {
+        Some((key, project)) => with_subject(page, Target::ApiKey(key), project),
+        None => page,
+    }
 }

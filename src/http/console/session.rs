@@ -47,6 +47,12 @@ pub fn session_of(gateway: &Gateway, headers: &HeaderMap) -> Option<String> {
     .then_some(value)
 }
 
+/// How the audit trail names a session: a digest of it, which cannot be used as the cookie.
+pub fn public_id(session: &str) -> String {
+    let digest = crate::crypto::sha256_hex(session);
+    format!("console:{}", &digest[..16])
+}
+
 /// The token forms of this session carry.
 pub fn form_token(gateway: &Gateway, session: &str) -> String {
     mac(gateway, &format!("form:{session}"))

@@ -12,7 +12,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::{render, session, Operator};
-use crate::service::Gateway;
+use crate::{http::audit::SignedIn, service::Gateway};
 
 #[derive(Template)]
 #[template(path = "console/login.html")]
@@ -60,8 +60,14 @@ pub async fn submit(
         };
         return (StatusCode::UNAUTHORIZED, render(page)).into_response();
     }
-    let cookie = session::set_cookie(&gateway, Some(&session::new_session(&gateway)));
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/console")).into_response()
+    let session = session::new_session(&gateway);
+    let cookie = session::set_cookie(&gateway, Some(&session));
+    (
+        [(header::SET_COOKIE, cookie)],
+        Extension(SignedIn(session::public_id(&session))),
+        Redirect::to("/console"),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
