@@ -77,6 +77,7 @@ async fn the_openapi_document_covers_every_route_and_matches_the_cli() {
         ("GET", "/admin/projects/{id}"),
         ("POST", "/admin/projects/{id}/accounts"),
         ("POST", "/admin/projects/{id}/api-keys"),
+        ("POST", "/admin/projects/{id}/erasures"),
         ("GET", "/docs"),
         ("GET", "/docs/redoc.standalone.js"),
         ("GET", "/healthz"),

@@ -803,7 +803,38 @@ async fn an_answer_without_a_status_is_checked_against_the_report(db: TestDb) {
     .await;
 }
 
+/// Erasure with `at_vendor`: iMocha documents no deletion of candidates, so the answer says so
+/// (nothing is sent to iMocha), and the gateway erases its own copy.
+async fn erasure_says_the_vendor_cannot_delete(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({}), &[]).await;
+    Mock::given(method("POST"))
+        .and(path("/v3/tests/303076/invite"))
+        .respond_with(InviteEndpoint::default())
+        .mount(&fake)
+        .await;
+    let order = stackone_order("im-e1", "ada@example.com", "303076");
+    let placed = expect_json(app.order(&tenant, &order).await, StatusCode::OK).await;
+    let calls = fake.received_requests().await.unwrap().len();
+    let erased = app
+        .admin_post(
+            &format!("/admin/projects/{}/erasures", tenant.project_id),
+            json!({"email": "ada@example.com", "at_vendor": true}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(erased["orders_erased"], 1);
+    let vendor = &erased["orders"][0]["vendor"];
+    assert_eq!(vendor["outcome"], "unsupported", "{erased}");
+    assert_eq!(vendor["remote_id"], placed["remote_id"]);
+    assert!(vendor["message"]
+        .as_str()
+        .unwrap()
+        .contains("interviewmocha"));
+    assert_eq!(fake.received_requests().await.unwrap().len(), calls);
+}
+
 on_both_databases!(
+    erasure_says_the_vendor_cannot_delete,
     a_new_order_takes_neither_another_order_s_invitation_nor_a_finished_attempt,
     the_reattempt_setting_asks_for_a_fresh_attempt,
     an_answer_without_a_status_is_checked_against_the_report,

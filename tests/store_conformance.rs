@@ -1138,6 +1138,17 @@ async fn an_erased_order_keeps_no_personal_data_and_is_found_no_more(db: TestDb)
     let erased = store.get_order(o.id).await.unwrap().unwrap();
     assert!(erased.erased_at.is_some());
     assert_eq!(erased.candidate_email, "");
+    assert_eq!(erased.request_hash, "erased");
+    // Nothing more is written to it: a late vendor report changes nothing.
+    assert!(store
+        .update_order(
+            o.id,
+            OrderStatus::Completed,
+            &change(OrderStatus::Completed, "late")
+        )
+        .await
+        .unwrap()
+        .is_none());
     assert!(!serde_json::to_string(&erased.request)
         .unwrap()
         .contains("ada@"));

@@ -692,6 +692,94 @@ async fn operators_cancel_and_reject_at_the_vendor(db: TestDb) {
         .any(|e| e["message"].as_str().unwrap().contains("rejected")));
 }
 
+/// Erasure with `at_vendor` deletes each candidature (TestGorilla's one documented deletion); one
+/// already gone counts as deleted. While an order of the candidate is still being placed, the
+/// erasure is refused and changes nothing.
+async fn erasure_deletes_the_candidatures_at_the_vendor(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, &[]).await;
+    for (id, delay) in [(8000, 0), (8001, 0), (8002, 1500)] {
+        Mock::given(method("POST"))
+            .and(path("/api/assessments/32/invite_candidate/"))
+            .and(header("authorization", AUTH))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(candidature(id, "invited", Value::Null))
+                    .set_delay(Duration::from_millis(delay)),
+            )
+            .up_to_n_times(1)
+            .mount(&fake)
+            .await;
+    }
+    for n in 1..=2 {
+        let order = stackone_order(&format!("e-{n}"), "ada@example.com", "32");
+        expect_json(app.order(&tenant, &order).await, StatusCode::OK).await;
+    }
+    let placing = {
+        let client = common::ApiClient::new(app.url.clone());
+        let tenant = tenant.clone();
+        tokio::spawn(async move {
+            let order = stackone_order("e-3", "ada@example.com", "32");
+            client.order(&tenant, &order).await.status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let erasures = format!("/admin/projects/{}/erasures", tenant.project_id);
+    let refused = app
+        .admin(Method::POST, &erasures)
+        .json(&json!({"email": "ada@example.com", "at_vendor": true}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(refused, StatusCode::CONFLICT, "being placed").await;
+    assert_eq!(placing.await.unwrap(), StatusCode::OK);
+    let listed = app.admin_get("/admin/orders").await;
+    assert!(listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["candidate_email"] == "ada@example.com"));
+
+    for (id, status) in [(8000, 204), (8001, 404), (8002, 204)] {
+        Mock::given(method("DELETE"))
+            .and(path(format!("/api/assessments/candidature/{id}/")))
+            .and(header("authorization", AUTH))
+            .respond_with(ResponseTemplate::new(status))
+            .expect(1)
+            .mount(&fake)
+            .await;
+    }
+    let erased = app
+        .admin_post(
+            &erasures,
+            json!({"email": "Ada@Example.com", "at_vendor": true}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(erased["orders_erased"], 3);
+    let mut vendor: Vec<(String, String)> = erased["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            assert_eq!(o["status"], "cancelled", "open orders are closed: {o}");
+            assert_eq!(o["vendor"]["provider"], "testgorilla");
+            (
+                o["vendor"]["remote_id"].as_str().unwrap().to_string(),
+                o["vendor"]["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    vendor.sort();
+    assert_eq!(
+        vendor,
+        [
+            ("8000".to_string(), "deleted".to_string()),
+            ("8001".to_string(), "deleted".to_string()),
+            ("8002".to_string(), "deleted".to_string())
+        ]
+    );
+}
+
 async fn a_login_account_logs_in_again_when_its_token_expires(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     let fake = MockServer::start().await;
@@ -950,5 +1038,6 @@ on_both_databases!(
     reads_are_retried_after_the_rate_limit_resets,
     results_are_normalized_for_each_status,
     operators_cancel_and_reject_at_the_vendor,
+    erasure_deletes_the_candidatures_at_the_vendor,
     a_login_account_logs_in_again_when_its_token_expires,
 );

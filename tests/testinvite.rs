@@ -653,7 +653,73 @@ async fn candidates_who_logged_in_cannot_be_deleted(db: TestDb) {
     .await;
 }
 
+/// Erasure with `at_vendor`: TestInvite deletes a candidate who never logged in and refuses (403)
+/// one who did; the answer says which, and the gateway erases both orders either way.
+async fn erasure_deletes_at_the_vendor_what_it_may(db: TestDb) {
+    let (app, fake, tenant) = setup(&db, json!({})).await;
+    for (id, code) in [("c_one", "K7Q2XZ"), ("c_two", "P4M8LQ")] {
+        let mut candidate =
+            basic_candidate(Some(&format!("https://www.testinvite.com/access/{code}")));
+        candidate["candidateId"] = json!(id);
+        candidate["invitationCode"] = json!(code);
+        Mock::given(method("POST"))
+            .and(path(format!("{API}/tasks/t_123/candidates")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(candidate))
+            .up_to_n_times(1)
+            .mount(&fake)
+            .await;
+    }
+    for n in 1..=2 {
+        let order = stackone_order(&format!("ti-e{n}"), "ada@example.com", "t_123");
+        expect_json(app.order(&tenant, &order).await, StatusCode::OK).await;
+    }
+    Mock::given(method("DELETE"))
+        .and(path(format!("{API}/tasks/t_123/candidates/c_one")))
+        .and(header("authorization", BEARER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("{API}/tasks/t_123/candidates/c_two")))
+        .and(header("authorization", BEARER))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"message": "Forbidden"})))
+        .expect(1)
+        .mount(&fake)
+        .await;
+    let erased = app
+        .admin_post(
+            &format!("/admin/projects/{}/erasures", tenant.project_id),
+            json!({"email": "ada@example.com", "at_vendor": true}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(erased["orders_erased"], 2);
+    let outcome = |remote: &str| {
+        erased["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["vendor"]["remote_id"] == remote)
+            .map(|o| o["vendor"].clone())
+            .unwrap()
+    };
+    assert_eq!(outcome("c_one")["outcome"], "deleted");
+    assert_eq!(outcome("c_two")["outcome"], "refused");
+    assert!(outcome("c_two")["message"]
+        .as_str()
+        .unwrap()
+        .contains("logged in"));
+    let orders = app.admin_get("/admin/orders").await;
+    assert!(orders["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["candidate_email"].is_null() && o["erased_at"].is_string()));
+}
+
 on_both_databases!(
+    erasure_deletes_at_the_vendor_what_it_may,
     same_email_candidates_are_never_taken_by_position,
     an_internal_candidate_with_completed_sessions_is_not_a_new_order_s,
     hostile_task_ids_stay_one_path_segment,

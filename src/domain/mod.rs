@@ -1,5 +1,6 @@
 //! Unified models and the order state machine. No I/O lives here.
 
+pub mod erasure;
 pub mod limits;
 pub mod order;
 pub mod result;

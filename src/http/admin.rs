@@ -372,13 +372,16 @@ pub struct OrderSummary {
     pub client_order_id: Option<String>,
     pub status: OrderStatus,
     pub package_id: String,
-    pub candidate_email: String,
+    /// Null once the candidate's data is erased.
+    pub candidate_email: Option<String>,
     pub remote_id: Option<String>,
     pub test_url: Option<String>,
     pub results_update_url: Option<String>,
     pub failure_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// When the candidate's personal data was erased (on request or by retention).
+    pub erased_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -417,13 +420,14 @@ fn order_summary(o: &OrderRecord) -> OrderSummary {
         client_order_id: o.client_key.clone(),
         status: o.status,
         package_id: o.package_id.clone(),
-        candidate_email: o.candidate_email.clone(),
+        candidate_email: o.erased_at.is_none().then(|| o.candidate_email.clone()),
         remote_id: o.remote_id.clone(),
         test_url: o.test_url.clone(),
         results_update_url: o.results_update_url.clone(),
         failure_reason: o.failure_reason.clone(),
         created_at: rfc3339(o.created_at),
         updated_at: rfc3339(o.updated_at),
+        erased_at: o.erased_at.map(rfc3339),
     }
 }
 

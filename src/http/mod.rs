@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod admin_audit;
 pub mod admin_deliveries;
+pub mod admin_erasures;
 pub mod admin_projects;
 pub mod audit;
 pub mod auth;
@@ -35,6 +36,7 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(admin_deliveries::routes())
         .merge(admin_projects::routes())
         .merge(admin_audit::routes())
+        .merge(admin_erasures::routes())
         .merge(console::routes())
         .route_layer(middleware::from_fn_with_state(
             gateway.clone(),

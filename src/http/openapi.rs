@@ -6,7 +6,8 @@ use utoipa::{
 };
 
 use super::{
-    admin, admin_audit, admin_deliveries, admin_projects, ops, sandbox, unified, webhooks,
+    admin, admin_audit, admin_deliveries, admin_erasures, admin_projects, ops, sandbox, unified,
+    webhooks,
 };
 
 struct SecuritySchemes;
@@ -40,6 +41,7 @@ impl Modify for SecuritySchemes {
         admin::cancel_order, admin::reject_order, admin::refresh_order,
         admin_deliveries::list_deliveries, admin_deliveries::retry_delivery,
         admin_projects::rotate_signing_secret, admin_audit::list_audit_events,
+        admin_erasures::erase_candidate,
         sandbox::show_test, sandbox::start_test, sandbox::submit_test,
         ops::healthz, ops::readyz, ops::openapi_json, ops::docs, ops::redoc_script,
         webhooks::receive,

@@ -276,6 +276,21 @@ pub trait Provider: Send + Sync {
         })
     }
 
+    /// Deletes what the vendor holds of this order's candidate, where the vendor documents a
+    /// deletion (erasure on request). A candidate the vendor no longer has is deleted already.
+    async fn erase_candidate(
+        &self,
+        _account: &AccountContext,
+        _order: &OrderRef<'_>,
+    ) -> Result<(), ProviderError> {
+        Err(ProviderError::Unsupported {
+            message: format!(
+                "{} documents no deletion of candidates: ask the vendor to erase them",
+                self.kind().as_str()
+            ),
+        })
+    }
+
     /// Reads a vendor callback body: the vendor's id of the invitation it is about. The body is
     /// only a hint; the gateway re-reads the result with `fetch_result`.
     fn parse_callback(&self, body: &[u8]) -> Result<String, ProviderError>;

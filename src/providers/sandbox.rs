@@ -310,6 +310,15 @@ impl Provider for SandboxProvider {
         Ok(())
     }
 
+    /// The sandbox keeps nothing of its own: its test pages read the gateway's order.
+    async fn erase_candidate(
+        &self,
+        _account: &AccountContext,
+        _order: &OrderRef<'_>,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
     fn parse_callback(&self, _body: &[u8]) -> Result<String, ProviderError> {
         Err(ProviderError::Unsupported {
             message: "the sandbox does not call back; its test page reports results directly"

@@ -23,12 +23,27 @@ pub fn order_ref<'a>(order: &'a OrderRecord, order_id: &'a str) -> OrderRef<'a> 
     }
 }
 
+/// The refusal of a change to an erased order.
+pub fn erased(order: &OrderRecord) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "order {}: its candidate's data was erased; it takes no more changes",
+        order.id
+    ))
+}
+
 impl Gateway {
+    /// An order an operator can act on at its vendor: not one whose candidate was erased (the
+    /// vendor would be asked about someone the gateway no longer knows).
     async fn stored_order(&self, id: Uuid) -> Result<OrderRecord, ServiceError> {
-        self.store
+        let order = self
+            .store
             .get_order(id)
             .await?
-            .ok_or_else(|| ServiceError::not_found(format!("no order with id '{id}'")))
+            .ok_or_else(|| ServiceError::not_found(format!("no order with id '{id}'")))?;
+        if order.erased_at.is_some() {
+            return Err(erased(&order));
+        }
+        Ok(order)
     }
 
     /// Withdraws an open invitation at the vendor; the order becomes `cancelled`.

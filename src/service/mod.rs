@@ -5,6 +5,7 @@ pub mod actions;
 pub mod audit;
 pub mod callbacks;
 pub mod deliveries;
+pub mod erasure;
 mod error;
 pub mod health;
 pub mod orders;

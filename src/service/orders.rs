@@ -158,6 +158,11 @@ impl Gateway {
         request_hash: &str,
     ) -> Result<CreateOrderResult, ServiceError> {
         let key = order.client_key.clone().unwrap_or_default();
+        if order.erased_at.is_some() {
+            return Err(ServiceError::Conflict(format!(
+                "the order with id '{key}' was erased on request; send it with a new id"
+            )));
+        }
         if order.request_hash != request_hash {
             return Err(ServiceError::Conflict(format!(
                 "an order with id '{key}' already exists with a different body"

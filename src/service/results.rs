@@ -117,6 +117,9 @@ impl Gateway {
         check_date("start_date", &update.start_date)?;
         check_date("submission_date", &update.submission_date)?;
         let order = self.caller_order(caller, id).await?;
+        if order.erased_at.is_some() {
+            return Err(super::actions::erased(&order));
+        }
         if !order.status.is_placed() {
             return Err(ServiceError::Conflict(format!(
                 "order {} has no invitation yet (status {})",

@@ -126,7 +126,8 @@ pub trait GovernanceStore {
         closed_before: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OrderRecord>, StoreError>;
-    /// Writes an erasure and drops the order's next poll, in one transaction.
+    /// Writes an erasure and drops the order's next poll, in one transaction. The request hash
+    /// goes too (it was taken over the personal data): a replay of the order's key is refused.
     async fn erase_order(&self, erasure: &OrderErasure) -> Result<(), StoreError>;
     async fn insert_audit_event(&self, event: &NewAuditEvent) -> Result<(), StoreError>;
     /// Newest first.
@@ -199,8 +200,9 @@ pub trait Store: GovernanceStore + Send + Sync + 'static {
     ) -> Result<Vec<OrderRecord>, StoreError>;
     /// Newest first, at most `filter.limit`, older than `filter.before` when set.
     async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderRecord>, StoreError>;
-    /// Applies `change` only if the order is still in `expected` status, together with its
-    /// timeline event, in one transaction. `None` when the status had moved on.
+    /// Applies `change` only if the order is still in `expected` status and not erased, together
+    /// with its timeline event, in one transaction. `None` when the status had moved on (or the
+    /// order was erased: nothing the vendor says about it is written any more).
     async fn update_order(
         &self,
         id: Uuid,

@@ -44,7 +44,7 @@ pub(super) const UPDATE_ORDER: &str =
     "UPDATE orders SET status = $3, remote_id = COALESCE($4, remote_id), \
     test_url = COALESCE($5, test_url), provider_data = COALESCE($6, provider_data), \
     result = COALESCE($7, result), failure_reason = $8, updated_at = $10 \
-    WHERE id = $1 AND status = $2";
+    WHERE id = $1 AND status = $2 AND erased_at IS NULL";
 
 /// The next poll after a change ($9; $10 now), completing `INSERT INTO order_polls (order_id,
 /// due_at) SELECT <the order's id>, $9 … WHERE $9 IS NOT NULL`. An order that stays open and was

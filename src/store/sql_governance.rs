@@ -90,7 +90,7 @@ macro_rules! impl_governance_store {
                 let e = e.clone();
                 self.write_tx(move |conn| Box::pin(async move {
                     sqlx::query(
-                        "UPDATE orders SET candidate_email = '', request = $2, result = $3, provider_data = $4, \
+                        "UPDATE orders SET candidate_email = '', request_hash = 'erased', request = $2, result = $3, provider_data = $4, \
                          failure_reason = $5, test_url = NULL, erased_at = $6 WHERE id = $1",
                     )
                     .bind(e.order_id)

@@ -362,6 +362,60 @@ pub async fn count_rows(db: &TestDb, table: &str) -> i64 {
     }
 }
 
+/// Everything the database holds, every table and every column as text, one row a line: what a
+/// test searches for data that must be gone.
+pub async fn database_text(db: &TestDb) -> String {
+    let mut text = String::new();
+    if db.backend == "postgres" {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                .fetch_all(&pool)
+                .await
+                .expect("tables");
+        for table in tables {
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT CAST(t AS text) FROM \"{table}\" t"))
+                    .fetch_all(&pool)
+                    .await
+                    .expect("rows");
+            text.extend(rows.into_iter().map(|r| format!("{table}: {r}\n")));
+        }
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("connect");
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&pool)
+                .await
+                .expect("tables");
+        for table in tables {
+            let columns: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                    .fetch_all(&pool)
+                    .await
+                    .expect("columns");
+            let row = columns
+                .iter()
+                .map(|c| {
+                    format!(
+                        "CASE typeof(\"{c}\") WHEN 'blob' THEN hex(\"{c}\") \
+                         ELSE COALESCE(CAST(\"{c}\" AS TEXT), '') END"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" || '|' || ");
+            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT {row} FROM \"{table}\""))
+                .fetch_all(&pool)
+                .await
+                .expect("rows");
+            text.extend(rows.into_iter().map(|r| format!("{table}: {r}\n")));
+        }
+        pool.close().await;
+    }
+    text
+}
+
 /// Asserts the status and returns the JSON body.
 pub async fn expect_json(response: reqwest::Response, expected: StatusCode) -> Value {
     let status = response.status();

@@ -79,13 +79,21 @@ fn choices(
         .collect()
 }
 
+/// The candidate's email as the console shows it.
+fn shown_email(order: &OrderRecord) -> String {
+    match order.erased_at {
+        Some(_) => "[erased]".to_string(),
+        None => order.candidate_email.clone(),
+    }
+}
+
 fn row(order: &OrderRecord) -> OrderRow {
     OrderRow {
         id: order.id.to_string(),
         created: when(order.created_at),
         status: order.status.to_string(),
         provider: order.provider.clone(),
-        email: order.candidate_email.clone(),
+        email: shown_email(order),
         package: order.package_id.clone(),
         client_order_id: order.client_key.clone().unwrap_or_default(),
         remote_id: order.remote_id.clone().unwrap_or_default(),
@@ -263,11 +271,14 @@ pub async fn order_page(
     }
     let result = current_result(&order);
     let request = &order.request;
-    let candidate = [
-        request.full_name().unwrap_or_default(),
-        format!("<{}>", order.candidate_email),
-    ]
-    .join(" ");
+    let candidate = match order.erased_at {
+        Some(at) => format!("erased on request or by retention, {}", when(at)),
+        None => [
+            request.full_name().unwrap_or_default(),
+            format!("<{}>", order.candidate_email),
+        ]
+        .join(" "),
+    };
     let job = request
         .job
         .as_ref()

@@ -432,6 +432,19 @@ impl Provider for TestGorilla {
         self.send(account, call).await?.ok().map(|_| ())
     }
 
+    /// TestGorilla's one deletion is the candidature's (the cancel call); the test taker's
+    /// account, shared by the customer's assessments, is not the gateway's to delete.
+    async fn erase_candidate(
+        &self,
+        account: &AccountContext,
+        order: &OrderRef<'_>,
+    ) -> Result<(), ProviderError> {
+        match self.cancel(account, order).await {
+            Err(ProviderError::NotFound { .. }) => Ok(()),
+            done => done,
+        }
+    }
+
     async fn reject(
         &self,
         account: &AccountContext,
