@@ -65,7 +65,7 @@ pub struct Settings {
     /// Allow `results_update_url` to resolve to loopback or private addresses.
     #[arg(long, env = "OUTBOUND_ALLOW_PRIVATE", global = true, default_value = "false", action = clap::ArgAction::Set, value_parser = parse_bool)]
     pub outbound_allow_private: bool,
-    /// Run the polling and delivery workers in this process.
+    /// Run the polling, delivery and retention workers in this process.
     #[arg(long, env = "RUN_WORKERS", global = true, default_value = "true", action = clap::ArgAction::Set, value_parser = parse_bool)]
     pub run_workers: bool,
     /// Delays between delivery attempts, comma-separated (each at most 30d).
@@ -78,6 +78,10 @@ pub struct Settings {
     /// for the order meanwhile share that one re-read (at most 1h).
     #[arg(long, env = "CALLBACK_REREAD_DELAY", global = true, default_value = "1s", value_parser = parse_reread_delay)]
     pub callback_reread_delay: HumanDuration,
+    /// How often orders past their project's `retention_days` are looked for and erased (at most
+    /// 1d).
+    #[arg(long, env = "RETENTION_INTERVAL", global = true, default_value = "1h", value_parser = parse_retention_interval)]
+    pub retention_interval: HumanDuration,
     /// Timeout of one vendor request (and of one delivery attempt; at most 10m).
     #[arg(long, env = "PROVIDER_TIMEOUT", global = true, default_value = "20s", value_parser = parse_provider_timeout)]
     pub provider_timeout: HumanDuration,
@@ -175,6 +179,7 @@ pub struct Config {
     pub delivery_retry_schedule: Vec<Duration>,
     pub poll_interval: Duration,
     pub callback_reread_delay: Duration,
+    pub retention_interval: Duration,
     pub provider_timeout: Duration,
     pub rate_limit: u32,
     pub metrics_addr: Option<SocketAddr>,
@@ -230,6 +235,7 @@ impl Config {
             delivery_retry_schedule: settings.delivery_retry_schedule.0,
             poll_interval: settings.poll_interval.0,
             callback_reread_delay: settings.callback_reread_delay.0,
+            retention_interval: settings.retention_interval.0,
             provider_timeout: settings.provider_timeout.0,
             rate_limit: settings.rate_limit,
             metrics_addr: settings.metrics_addr.0,
@@ -426,6 +432,14 @@ fn parse_poll_interval(value: &str) -> Result<HumanDuration, String> {
 
 fn parse_reread_delay(value: &str) -> Result<HumanDuration, String> {
     bounded_duration(value, Duration::ZERO, (Duration::from_secs(3600), "1h"))
+}
+
+fn parse_retention_interval(value: &str) -> Result<HumanDuration, String> {
+    bounded_duration(
+        value,
+        Duration::from_millis(1),
+        (Duration::from_secs(DAY), "1d"),
+    )
 }
 
 fn parse_provider_timeout(value: &str) -> Result<HumanDuration, String> {

@@ -75,6 +75,7 @@ async fn the_openapi_document_covers_every_route_and_matches_the_cli() {
         ("GET", "/admin/projects"),
         ("POST", "/admin/projects"),
         ("GET", "/admin/projects/{id}"),
+        ("PATCH", "/admin/projects/{id}"),
         ("POST", "/admin/projects/{id}/accounts"),
         ("POST", "/admin/projects/{id}/api-keys"),
         ("POST", "/admin/projects/{id}/erasures"),

@@ -61,6 +61,8 @@ pub struct NameRequest {
 pub struct ProjectView {
     pub id: Uuid,
     pub name: String,
+    /// Orders closed longer ago than this many days lose their personal data; null: kept.
+    pub retention_days: Option<i32>,
     pub created_at: String,
 }
 
@@ -110,6 +112,7 @@ pub struct AccountView {
 pub struct ProjectDetail {
     pub id: Uuid,
     pub name: String,
+    pub retention_days: Option<i32>,
     pub created_at: String,
     pub api_keys: Vec<ApiKeyView>,
     pub accounts: Vec<AccountView>,
@@ -150,10 +153,11 @@ fn empty_object() -> Value {
     Value::Object(Map::new())
 }
 
-fn project_view(p: &ProjectRecord) -> ProjectView {
+pub(super) fn project_view(p: &ProjectRecord) -> ProjectView {
     ProjectView {
         id: p.id,
         name: p.name.clone(),
+        retention_days: p.retention_days,
         created_at: rfc3339(p.created_at),
     }
 }
@@ -231,6 +235,7 @@ pub async fn get_project(
     Ok(Json(ProjectDetail {
         id: project.id,
         name: project.name,
+        retention_days: project.retention_days,
         created_at: rfc3339(project.created_at),
         api_keys: keys.iter().map(key_view).collect(),
         accounts: accounts.iter().map(account_view).collect(),

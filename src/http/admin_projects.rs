@@ -1,24 +1,76 @@
-//! `/admin/projects/{id}/…` actions on a project's own settings: rotating its signing secret
-//! (design.md §4.5).
+//! A project's own settings: its name and retention (`PATCH /admin/projects/{id}`) and rotating
+//! its signing secret (design.md §4.5).
 
 use axum::{
     body::Bytes,
     extract::{Path, State},
     http::StatusCode,
-    routing::post,
+    routing::{patch, post},
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{admin::path_id, auth::Operator, error::ApiError, json::parse_json};
-use crate::{domain::rfc3339, service::Gateway};
+use super::{
+    admin::{path_id, project_view, ProjectView},
+    auth::Operator,
+    error::ApiError,
+    json::parse_json,
+};
+use crate::{
+    domain::rfc3339,
+    service::{retention::ProjectPatch, Gateway},
+};
 
 pub fn routes() -> Router<Gateway> {
-    Router::new().route(
-        "/admin/projects/{id}/signing-secret",
-        post(rotate_signing_secret),
-    )
+    Router::new()
+        .route("/admin/projects/{id}", patch(update_project))
+        .route(
+            "/admin/projects/{id}/signing-secret",
+            post(rotate_signing_secret),
+        )
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProjectRequest {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// Orders closed longer ago than this many days lose their personal data (as on an erasure
+    /// request), checked every `RETENTION_INTERVAL`; null keeps them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 3650)]
+    pub retention_days: Option<Option<i32>>,
+}
+
+/// A field that may be set to null: absent is `None`, null is `Some(None)`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Error> {
+    Option::<i32>::deserialize(d).map(Some)
+}
+
+#[utoipa::path(patch, path = "/admin/projects/{id}", tag = "Admin", params(("id" = Uuid, Path)),
+    request_body = UpdateProjectRequest,
+    responses((status = 200, body = ProjectView), (status = 400, body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    security(("admin" = [])))]
+pub async fn update_project(
+    _: Operator,
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<ProjectView>, ApiError> {
+    let id = path_id(&id, "project")?;
+    let (request, _) = parse_json::<UpdateProjectRequest>(&body)?;
+    let project = gateway
+        .update_project(
+            id,
+            ProjectPatch {
+                name: request.name,
+                retention_days: request.retention_days,
+            },
+        )
+        .await?;
+    Ok(Json(project_view(&project)))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

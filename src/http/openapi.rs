@@ -40,7 +40,7 @@ impl Modify for SecuritySchemes {
         admin::delete_account, admin::list_orders, admin::get_order,
         admin::cancel_order, admin::reject_order, admin::refresh_order,
         admin_deliveries::list_deliveries, admin_deliveries::retry_delivery,
-        admin_projects::rotate_signing_secret, admin_audit::list_audit_events,
+        admin_projects::update_project, admin_projects::rotate_signing_secret, admin_audit::list_audit_events,
         admin_erasures::erase_candidate,
         sandbox::show_test, sandbox::start_test, sandbox::submit_test,
         ops::healthz, ops::readyz, ops::openapi_json, ops::docs, ops::redoc_script,

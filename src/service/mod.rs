@@ -12,6 +12,7 @@ pub mod orders;
 pub mod packages;
 pub mod request_limit;
 pub mod results;
+pub mod retention;
 pub mod sandbox;
 pub mod signing_secrets;
 pub mod tenancy;

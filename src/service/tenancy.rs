@@ -54,7 +54,7 @@ pub(super) fn project_context_label(id: Uuid) -> String {
     format!("project:{id}")
 }
 
-fn checked_name(field: &str, name: &str) -> Result<String, ServiceError> {
+pub(super) fn checked_name(field: &str, name: &str) -> Result<String, ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(ServiceError::invalid(format!(

@@ -1,8 +1,10 @@
-//! Background work of the gateway process: polling vendors for results and delivering them.
+//! Background work of the gateway process: polling vendors for results, delivering them, and
+//! erasing orders past their project's retention.
 
 pub mod delivery;
 mod in_flight;
 pub mod polling;
+mod retention;
 mod shares;
 
 use tokio::{sync::watch, task::JoinHandle};
@@ -16,12 +18,13 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts polling and delivery; deliveries go out through `delivery_client`
+    /// Starts polling, delivery and the retention sweep; deliveries go out through `delivery_client`
     /// (`delivery::client`).
     pub fn start(gateway: Gateway, delivery_client: reqwest::Client) -> Self {
         let (stop, stopped) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(polling::run(gateway.clone(), stopped.clone())),
+            tokio::spawn(retention::run(gateway.clone(), stopped.clone())),
             tokio::spawn(delivery::run(gateway, delivery_client, stopped)),
         ];
         Self { stop, tasks }

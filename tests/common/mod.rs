@@ -362,6 +362,32 @@ pub async fn count_rows(db: &TestDb, table: &str) -> i64 {
     }
 }
 
+/// Moves an order's last change back to `at`, straight in the database: how a test makes an order
+/// closed long ago without waiting.
+pub async fn set_order_updated_at(db: &TestDb, order_id: &str, at: chrono::DateTime<chrono::Utc>) {
+    let id: uuid::Uuid = order_id.parse().expect("order id");
+    let sql = "UPDATE orders SET updated_at = $1 WHERE id = $2";
+    if db.backend == "postgres" {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+        sqlx::query(sql)
+            .bind(at)
+            .bind(id)
+            .execute(&pool)
+            .await
+            .expect("update");
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("connect");
+        sqlx::query(sql)
+            .bind(at)
+            .bind(id)
+            .execute(&pool)
+            .await
+            .expect("update");
+        pool.close().await;
+    }
+}
+
 /// Everything the database holds, every table and every column as text, one row a line: what a
 /// test searches for data that must be gone.
 pub async fn database_text(db: &TestDb) -> String {
