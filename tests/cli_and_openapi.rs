@@ -22,6 +22,72 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Every documented operation, as (method, path, operation).
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            ops.push((method.to_uppercase(), path.clone(), operation.clone()));
+        }
+    }
+    ops
+}
+
+/// Each secured operation refuses a caller without credentials with 401, and documents it with
+/// the error body; each that takes a body documents 400 and 413 too. (`scripts/api-contract`
+/// checks the rest of the document against the server.)
+#[tokio::test]
+async fn every_refusal_the_server_gives_is_documented() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::spawn(&db).await;
+    let doc: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let error_body = json!({"$ref": "#/components/schemas/ErrorBody"});
+    for (method, path, operation) in operations(&doc) {
+        let documented = |status: &str| {
+            operation["responses"][status]["content"]["application/json"]["schema"] == error_body
+        };
+        if operation["security"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty())
+        {
+            assert!(documented("401"), "{method} {path} does not document 401");
+            assert!(documented("503"), "{method} {path} does not document 503");
+            let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
+            let answer = app
+                .client
+                .request(method.parse().unwrap(), format!("{}{concrete}", app.url))
+                .header("x-account-id", "acct")
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        }
+        if !operation["requestBody"]["content"]["application/json"].is_null() {
+            assert!(documented("400") && documented("413"), "{method} {path}");
+        }
+        if path.starts_with("/unified/") {
+            assert!(documented("429"), "{method} {path} does not document 429");
+        }
+    }
+    // The document's formats are the server's own (domain::patterns).
+    let order = &doc["components"]["schemas"]["AtsCreateCandidatesAssessmentsRequestDto"];
+    assert_eq!(
+        order["properties"]["candidate"]["properties"]["emails"]["contains"]["properties"]["value"]
+            ["pattern"],
+        assessment_gateway::domain::patterns::EMAIL
+    );
+    assert_eq!(order["required"], json!(["package", "candidate"]));
+}
+
 /// Every documented operation, as (method, path).
 fn documented(doc: &Value) -> Vec<(String, String)> {
     let mut ops = Vec::new();

@@ -622,7 +622,7 @@ async fn only_pending_invitations_can_be_cancelled(db: TestDb) {
     .await;
     expect_error(
         order_action(&app, b["id"].as_str().unwrap(), "reject").await,
-        StatusCode::NOT_IMPLEMENTED,
+        StatusCode::CONFLICT,
         "no rejection",
     )
     .await;

@@ -3,6 +3,7 @@
 pub mod erasure;
 pub mod limits;
 pub mod order;
+pub mod patterns;
 pub mod result;
 pub mod unified;
 

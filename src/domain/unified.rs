@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 #[serde(default)]
 pub struct OpenEnum {
     pub value: Option<String>,
-    #[schema(value_type = Object)]
+    /// The vendor's or ATS's own value: any JSON.
     pub source_value: Option<Value>,
 }
 
@@ -163,14 +163,15 @@ impl OrderRequest {
         self.package.as_ref().and_then(|p| non_blank(&p.id))
     }
 
-    /// The first non-blank candidate email.
+    /// The candidate's email: the first `emails[].value` that is an email address
+    /// (`patterns::EMAIL`).
     pub fn candidate_email(&self) -> Option<&str> {
         self.candidate
             .as_ref()?
             .emails
             .as_ref()?
             .iter()
-            .find_map(|e| non_blank(&e.value))
+            .find_map(|e| e.value.as_deref().and_then(super::patterns::email))
     }
 
     pub fn first_name(&self) -> Option<&str> {

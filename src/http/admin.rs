@@ -21,6 +21,7 @@ use super::{
 };
 use crate::{
     domain::{rfc3339, AssessmentResult, OrderRequest, OrderStatus},
+    providers::ProviderKind,
     service::{
         audit::Target, packages::parse_page_size, results::current_result, tenancy::AccountPatch,
         Gateway,
@@ -323,7 +324,8 @@ pub async fn get_account(
 }
 
 #[utoipa::path(patch, path = "/admin/accounts/{id}", tag = "Admin", params(("id" = Uuid, Path)), request_body = UpdateAccountRequest,
-    responses((status = 200, body = AccountView), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    responses((status = 200, body = AccountView), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody, description = "The credentials are in another provider's shape")),
     security(("admin" = [])))]
 pub async fn update_account(
     _: Operator,
@@ -358,13 +360,19 @@ pub async fn delete_account(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OrderListQuery {
+    #[param(value_type = Option<Uuid>)]
     pub project_id: Option<String>,
+    #[param(value_type = Option<Uuid>)]
     pub account_id: Option<String>,
-    /// pending, invited, in_progress, completed, failed, cancelled or expired.
+    #[param(value_type = Option<OrderStatus>)]
     pub status: Option<String>,
+    #[param(value_type = Option<ProviderKind>)]
     pub provider: Option<String>,
     /// Default 25, at most 200.
+    #[param(value_type = Option<u8>, minimum = 1, maximum = 200)]
     pub page_size: Option<String>,
+    /// The `next` of the previous page.
+    #[param(value_type = Option<Uuid>)]
     pub next: Option<String>,
 }
 
@@ -401,7 +409,7 @@ pub struct TimelineEntry {
     pub from_status: Option<OrderStatus>,
     pub to_status: OrderStatus,
     pub message: String,
-    #[schema(value_type = Object)]
+    /// What the source reported with this change: any JSON.
     pub data: Value,
 }
 
@@ -457,11 +465,18 @@ pub async fn list_orders(
     let status = query
         .status
         .as_deref()
-        .filter(|s| !s.is_empty())
         .map(|s| {
             OrderStatus::parse(s).ok_or_else(|| {
                 ApiError::bad_request(format!("status: '{s}' is not an order status"))
             })
+        })
+        .transpose()?;
+    let provider = query
+        .provider
+        .map(|p| {
+            ProviderKind::parse(&p)
+                .map(|_| p.clone())
+                .ok_or_else(|| ApiError::bad_request(format!("provider: '{p}' is not a provider")))
         })
         .transpose()?;
     let limit = parse_page_size(query.page_size.as_deref(), 25, 200)?;
@@ -469,7 +484,7 @@ pub async fn list_orders(
         project_id: uuid_param("project_id", query.project_id.as_deref())?,
         account_id: uuid_param("account_id", query.account_id.as_deref())?,
         status,
-        provider: query.provider.filter(|p| !p.is_empty()),
+        provider,
         before: uuid_param("next", query.next.as_deref())?,
         limit: limit as i64 + 1,
         ..Default::default()

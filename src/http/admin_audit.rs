@@ -36,7 +36,7 @@ pub struct AuditQuery {
     #[param(value_type = Option<u8>, minimum = 1, maximum = 200)]
     pub page_size: Option<String>,
     /// The `next` of the previous page.
-    #[param(value_type = Option<u64>, minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub next: Option<String>,
 }
 
@@ -106,20 +106,20 @@ pub async fn list_audit_events(
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<AuditEventList>, ApiError> {
     let limit = parse_page_size(query.page_size.as_deref(), 50, 200)?;
+    // Any positive 64-bit number is a cursor: the events below it.
     let before = query
         .next
         .as_deref()
-        .filter(|v| !v.is_empty())
         .map(|v| {
             v.parse::<i64>()
                 .ok()
-                .filter(|n| *n > 0)
+                .filter(|n| *n > 0 && v.bytes().all(|b| b.is_ascii_digit()))
                 .ok_or_else(|| ApiError::bad_request("next: not a cursor of this list"))
         })
         .transpose()?;
     let filter = AuditFilter {
         project_id: uuid_param("project_id", query.project_id.as_deref())?,
-        action: query.action.filter(|a| !a.is_empty()),
+        action: query.action,
         before,
         limit: limit as i64 + 1,
     };

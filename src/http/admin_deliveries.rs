@@ -52,7 +52,6 @@ pub struct DeliveryView {
     pub created_at: String,
     pub delivered_at: Option<String>,
     /// The body sent (the same for every attempt).
-    #[schema(value_type = Object)]
     pub body: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_log: Option<Vec<AttemptView>>,
@@ -112,11 +111,15 @@ pub async fn order_deliveries(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveryListQuery {
-    /// pending, delivered, dead or superseded.
+    #[param(value_type = Option<DeliveryStatus>)]
     pub status: Option<String>,
+    #[param(value_type = Option<Uuid>)]
     pub order_id: Option<String>,
     /// Default 25, at most 200.
+    #[param(value_type = Option<u8>, minimum = 1, maximum = 200)]
     pub page_size: Option<String>,
+    /// The `next` of the previous page.
+    #[param(value_type = Option<Uuid>)]
     pub next: Option<String>,
 }
 
@@ -131,7 +134,6 @@ pub async fn list_deliveries(
     let status = query
         .status
         .as_deref()
-        .filter(|s| !s.is_empty())
         .map(|s| {
             DeliveryStatus::parse(s).ok_or_else(|| {
                 ApiError::bad_request(format!("status: '{s}' is not a delivery status"))

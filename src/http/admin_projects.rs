@@ -43,9 +43,21 @@ pub struct UpdateProjectRequest {
     pub retention_days: Option<Option<i32>>,
 }
 
-/// A field that may be set to null: absent is `None`, null is `Some(None)`.
+/// A whole number that may be set to null: absent is `None`, null is `Some(None)`. JSON Schema
+/// counts `30.0` as an integer, so it is read as 30.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Error> {
-    Option::<i32>::deserialize(d).map(Some)
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(Some(None));
+    };
+    let whole = number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+            .map(|f| f as i64)
+    });
+    whole
+        .map(|n| Some(Some(i32::try_from(n).unwrap_or(i32::MAX))))
+        .ok_or_else(|| serde::de::Error::custom("expected a whole number"))
 }
 
 #[utoipa::path(patch, path = "/admin/projects/{id}", tag = "Admin", params(("id" = Uuid, Path)),
@@ -90,7 +102,7 @@ pub struct RotatedSecretView {
 }
 
 #[utoipa::path(post, path = "/admin/projects/{id}/signing-secret", tag = "Admin", params(("id" = Uuid, Path)),
-    request_body(content = Option<RotationRequest>, description = "Optional; without a body the overlap is 24h"),
+    request_body(content = Option<RotationRequest>, description = "Optional; without a body (or with null) the overlap is 24h"),
     responses((status = 201, body = RotatedSecretView), (status = 400, body = super::error::ErrorBody),
         (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("admin" = [])))]
@@ -101,7 +113,7 @@ pub async fn rotate_signing_secret(
     body: Bytes,
 ) -> Result<(StatusCode, Json<RotatedSecretView>), ApiError> {
     let id = path_id(&id, "project")?;
-    let request = if body.iter().all(u8::is_ascii_whitespace) {
+    let request = if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         RotationRequest::default()
     } else {
         parse_json::<RotationRequest>(&body)?.0

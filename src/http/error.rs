@@ -116,7 +116,9 @@ impl From<ProviderError> for ApiError {
             }
             ProviderError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ProviderError::Unavailable { .. } => StatusCode::BAD_GATEWAY,
-            ProviderError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
+            // The operation does not apply to this account's vendor: a conflict with the
+            // resource, not a fault of the server.
+            ProviderError::Unsupported { .. } => StatusCode::CONFLICT,
         };
         Self {
             provider_errors,

@@ -20,6 +20,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<(T, Value), ApiE
             "request body: expected a JSON object",
         ));
     }
+    // Postgres cannot store U+0000 in text or jsonb: refused on every database alike.
+    if holds_nul(&value) {
+        return Err(ApiError::bad_request(
+            "request body: strings must not contain U+0000",
+        ));
+    }
     let typed = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -30,6 +36,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<(T, Value), ApiE
         }
     })?;
     Ok((typed, value))
+}
+
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -53,6 +68,8 @@ mod tests {
         assert!(parse_json::<OrderRequest>(&Bytes::from_static(b"{")).is_err());
         assert!(parse_json::<OrderRequest>(&Bytes::from_static(b"[1]")).is_err());
         assert!(parse_json::<OrderRequest>(&Bytes::from_static(b"")).is_err());
+        let nul = Bytes::from_static(br#"{"candidate": {"first_name": "A\u0000"}}"#);
+        assert!(parse_json::<OrderRequest>(&nul).is_err());
         let (order, _) =
             parse_json::<OrderRequest>(&Bytes::from_static(br#"{"package": null, "extra": 1}"#))
                 .unwrap();

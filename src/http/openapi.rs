@@ -5,6 +5,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
+use super::openapi_errors::CommonErrors;
 use super::{
     admin, admin_audit, admin_deliveries, admin_erasures, admin_projects, ops, sandbox, unified,
     webhooks,
@@ -46,7 +47,8 @@ impl Modify for SecuritySchemes {
         ops::healthz, ops::readyz, ops::openapi_json, ops::docs, ops::redoc_script,
         webhooks::receive,
     ),
-    modifiers(&SecuritySchemes),
+    components(schemas(crate::providers::ProviderKind)),
+    modifiers(&SecuritySchemes, &CommonErrors),
     tags(
         (name = "Unified", description = "StackOne unified ATS assessments"),
         (name = "Admin", description = "Projects, keys, linked accounts and orders"),
@@ -58,8 +60,12 @@ impl Modify for SecuritySchemes {
 pub struct ApiDoc;
 
 /// The document as served at `/openapi.json` and printed by `assessment-gateway openapi`.
+pub fn document() -> serde_json::Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    super::request_schemas::apply(&mut document);
+    document
+}
+
 pub fn document_json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    serde_json::to_string_pretty(&document()).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

@@ -5,13 +5,15 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 
-/// An optional id query parameter; a malformed one is a 400 naming it.
+/// An optional id query parameter, in its hyphenated form (the document's `uuid` format); a
+/// malformed or empty one is a 400 naming it.
 pub fn uuid_param(field: &str, value: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     value
-        .filter(|v| !v.is_empty())
         .map(|v| {
             Uuid::parse_str(v)
-                .map_err(|_| ApiError::bad_request(format!("{field}: not a valid id")))
+                .ok()
+                .filter(|_| v.len() == 36)
+                .ok_or_else(|| ApiError::bad_request(format!("{field}: not a valid id")))
         })
         .transpose()
 }

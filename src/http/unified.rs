@@ -86,9 +86,9 @@ fn query_value<'a>(pairs: &'a [(String, String)], names: &[&str]) -> Option<&'a 
     get, path = "/unified/ats/assessments/packages", tag = "Unified",
     params(
         ("x-account-id" = String, Header, description = "Linked account id"),
-        ("page_size" = Option<String>, Query, description = "Results per page (default 25, at most 200)"),
-        ("next" = Option<String>, Query, description = "The cursor of the next page"),
-        ("updated_after" = Option<String>, Query, description = "RFC 3339; also accepted as filter[updated_after]"),
+        ("page_size" = Option<u8>, Query, minimum = 1, maximum = 200, description = "Results per page (default 25, at most 200)"),
+        ("next" = Option<String>, Query, pattern = "^[1-9][0-9]{0,8}$", description = "The cursor of the next page, as `next` gave it"),
+        ("updated_after" = Option<String>, Query, format = DateTime, description = "RFC 3339; also accepted as filter[updated_after]"),
     ),
     responses(
         (status = 200, body = PackagePage),

@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 pub struct ProviderErrorDetail {
     pub status: Option<u16>,
     pub url: Option<String>,
-    #[schema(value_type = Object)]
+    /// The vendor's answer: any JSON (a string when it was not JSON).
     pub raw: Option<Value>,
-    #[schema(value_type = Object)]
+    /// The vendor's response headers, as an object.
     pub headers: Option<Value>,
 }
 

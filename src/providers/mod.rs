@@ -22,7 +22,8 @@ use crate::{
 };
 
 /// The vendors the gateway can reach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     TestGorilla,
     TestInvite,
@@ -316,6 +317,14 @@ impl Providers {
 
     pub fn get(&self, kind: ProviderKind) -> Option<Arc<dyn Provider>> {
         self.by_kind.get(&kind).cloned()
+    }
+
+    /// Every adapter of this process.
+    pub fn all(&self) -> Vec<Arc<dyn Provider>> {
+        ProviderKind::ALL
+            .into_iter()
+            .filter_map(|k| self.get(k))
+            .collect()
     }
 
     /// The provider names accounts can be created with.

@@ -200,6 +200,10 @@ impl Provider for SandboxProvider {
         }
         match settings.get("auto_complete_after") {
             None | Some(Value::Null) => Ok(()),
+            Some(Value::String(v)) if crate::domain::patterns::up_to_a_day(v).is_none() => Err(
+                "settings.auto_complete_after: at most 1 day, in one unit (e.g. \"2s\", \"10m\")"
+                    .into(),
+            ),
             Some(Value::String(v)) => match crate::config::parse_duration(v) {
                 Ok(d) if d <= MAX_AUTO_COMPLETE_AFTER => Ok(()),
                 Ok(_) => Err("settings.auto_complete_after: at most 1 day".into()),

@@ -47,8 +47,7 @@ pub struct ErasedOrder {
 const MAX_DELIVERIES: i64 = 10_000;
 
 fn checked_email(email: &str) -> Result<&str, ServiceError> {
-    let email = email.trim();
-    if email.is_empty() {
+    if crate::domain::patterns::is_blank(email) {
         return Err(ServiceError::invalid("email: required"));
     }
     if email.chars().count() > limits::EMAIL {
@@ -57,7 +56,7 @@ fn checked_email(email: &str) -> Result<&str, ServiceError> {
             limits::EMAIL
         )));
     }
-    Ok(email)
+    Ok(email.trim())
 }
 
 impl Gateway {

@@ -1,6 +1,5 @@
 //! Listing the packages (vendor tests) an account can order, behind StackOne's opaque cursor.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 
 use super::{tenancy::Caller, Gateway, ServiceError};
@@ -20,17 +19,30 @@ pub struct PackageListing<'a> {
     pub updated_after: Option<&'a str>,
 }
 
-/// The unified cursor wraps the adapter's own cursor so that callers treat it as opaque.
-pub fn encode_cursor(provider_cursor: &str) -> String {
-    URL_SAFE_NO_PAD.encode(provider_cursor)
+/// What a cursor looks like, as the document states it: every adapter pages by a positive number
+/// (a page or an offset), which the unified cursor is. Callers treat it as opaque.
+pub const CURSOR_PATTERN: &str = "^[1-9][0-9]{0,8}$";
+
+/// The unified cursor of an adapter's cursor; `None` for one of another shape, which ends the
+/// listing rather than hand out a cursor the document does not allow.
+pub fn encode_cursor(provider_cursor: &str) -> Option<String> {
+    is_cursor(provider_cursor).then(|| provider_cursor.to_string())
+}
+
+fn is_cursor(value: &str) -> bool {
+    (1..=9).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_digit())
+        && !value.starts_with('0')
 }
 
 fn decode_cursor(cursor: &str) -> Result<String, ServiceError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor.trim())
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| ServiceError::invalid("next: not a cursor returned by this API"))
+    if is_cursor(cursor) {
+        Ok(cursor.to_string())
+    } else {
+        Err(ServiceError::invalid(
+            "next: not a cursor returned by this API",
+        ))
+    }
 }
 
 pub fn parse_page_size(
@@ -38,12 +50,12 @@ pub fn parse_page_size(
     default: usize,
     max: usize,
 ) -> Result<usize, ServiceError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
+    match value {
         None => Ok(default),
         Some(v) => v
             .parse::<usize>()
             .ok()
-            .filter(|n| (1..=max).contains(n))
+            .filter(|n| (1..=max).contains(n) && v.bytes().all(|b| b.is_ascii_digit()))
             .ok_or_else(|| {
                 ServiceError::invalid(format!(
                     "page_size: expected a whole number from 1 to {max}"
@@ -53,7 +65,7 @@ pub fn parse_page_size(
 }
 
 fn parse_updated_after(value: Option<&str>) -> Result<Option<DateTime<Utc>>, ServiceError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
+    match value {
         None => Ok(None),
         Some(v) => DateTime::parse_from_rfc3339(v)
             .map(|d| Some(d.with_timezone(&Utc)))
@@ -70,18 +82,14 @@ impl Gateway {
         listing: PackageListing<'_>,
     ) -> Result<PackagePage, ServiceError> {
         let query = PackageQuery {
-            cursor: listing
-                .next
-                .filter(|c| !c.trim().is_empty())
-                .map(decode_cursor)
-                .transpose()?,
+            cursor: listing.next.map(decode_cursor).transpose()?,
             page_size: parse_page_size(listing.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?,
             updated_after: parse_updated_after(listing.updated_after)?,
         };
         let listed = caller.provider.list_packages(&caller.context, &query).await;
         self.health.note(caller.account.id, &listed);
         let mut page = listed?;
-        page.next = page.next.as_deref().map(encode_cursor);
+        page.next = page.next.as_deref().and_then(encode_cursor);
         Ok(page)
     }
 

@@ -29,6 +29,9 @@ fn checked_overlap(overlap: Option<&str>) -> Result<Duration, ServiceError> {
     let Some(text) = overlap else {
         return Ok(DEFAULT_OVERLAP);
     };
+    let text = crate::domain::patterns::overlap(text).ok_or_else(|| {
+        ServiceError::invalid("overlap: expected a duration of one unit from 0s to 7d, e.g. 24h")
+    })?;
     let overlap =
         parse_duration(text).map_err(|e| ServiceError::invalid(format!("overlap: {e}")))?;
     if overlap > MAX_OVERLAP {

@@ -54,14 +54,14 @@ pub(super) fn project_context_label(id: Uuid) -> String {
     format!("project:{id}")
 }
 
+/// A name as given (at most 200 characters, not blank), kept without surrounding whitespace.
 pub(super) fn checked_name(field: &str, name: &str) -> Result<String, ServiceError> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 200 {
+    if crate::domain::patterns::is_blank(name) || name.chars().count() > 200 {
         return Err(ServiceError::invalid(format!(
-            "{field}: expected 1 to 200 characters"
+            "{field}: expected 1 to 200 characters, not all blank"
         )));
     }
-    Ok(name.to_string())
+    Ok(name.trim().to_string())
 }
 
 /// The longest `validity` an account may set.
@@ -94,9 +94,12 @@ fn check_common_settings(settings: &Value) -> Result<(), ServiceError> {
         }
     }
     if let Some(validity) = map.get("validity").filter(|v| !v.is_null()) {
-        let ok = validity.as_str().is_some_and(|v| {
-            crate::config::parse_duration(v).is_ok_and(|d| !d.is_zero() && d <= MAX_VALIDITY)
-        });
+        let ok = validity
+            .as_str()
+            .and_then(crate::domain::patterns::validity)
+            .is_some_and(|v| {
+                crate::config::parse_duration(v).is_ok_and(|d| !d.is_zero() && d <= MAX_VALIDITY)
+            });
         if !ok {
             return Err(ServiceError::invalid(
                 "settings.validity: expected a duration from 1s to 365d, such as \"14d\"",
@@ -106,6 +109,7 @@ fn check_common_settings(settings: &Value) -> Result<(), ServiceError> {
     if let Some(base) = map.get("base_url").filter(|v| !v.is_null()) {
         let origin = base
             .as_str()
+            .and_then(crate::domain::patterns::origin)
             .and_then(|b| url::Url::parse(b).ok())
             .filter(|u| {
                 matches!(u.scheme(), "http" | "https")
@@ -301,6 +305,7 @@ impl Gateway {
             }
             account.settings = Value::Object(settings);
         }
+        let replaced = patch.credentials.is_some();
         let credentials = match patch.credentials {
             Some(credentials) => credentials,
             None => self
@@ -309,9 +314,24 @@ impl Gateway {
         };
         check_account_sizes(&credentials, &account.settings)?;
         check_common_settings(&account.settings)?;
-        adapter
-            .validate_account(&credentials, &account.settings)
-            .map_err(ServiceError::Invalid)?;
+        if let Err(refusal) = adapter.validate_account(&credentials, &account.settings) {
+            // Credentials of another vendor's shape are well formed, only not for this account.
+            let anothers = replaced
+                && self.providers.all().iter().any(|other| {
+                    other.kind() != adapter.kind()
+                        && other
+                            .validate_account(&credentials, &Value::Object(Map::new()))
+                            .is_ok()
+                });
+            return Err(if anothers {
+                ServiceError::Conflict(format!(
+                    "credentials: they do not suit this account's vendor ({}): {refusal}",
+                    account.provider
+                ))
+            } else {
+                ServiceError::Invalid(refusal)
+            });
+        }
         account.credentials_sealed = self
             .cipher
             .seal_json(&credentials, &account_context_label(id));

@@ -127,10 +127,12 @@ impl InterviewMocha {
     ) -> Result<Invitation, ProviderError> {
         let package = PackageId::parse(order.package_id)
             .ok_or_else(|| ProviderError::rejected("package.id: not an InterviewMocha package"))?;
-        let link = package
-            .link
-            .clone()
-            .or_else(|| account.settings.get("test_link_id").and_then(vendor_id));
+        let link = package.link.clone().or_else(|| {
+            account
+                .settings
+                .get("test_link_id")
+                .and_then(super::test_link_id)
+        });
         let path = match &link {
             Some(link) => format!("tests/{}/testlinks/{link}/invite", package.test),
             None => format!("tests/{}/invite", package.test),

@@ -28,6 +28,28 @@ use crate::domain::{
 };
 use errors::checked;
 
+/// The largest `test_link_id` setting, as the document states it (18 digits).
+pub const MAX_TEST_LINK_ID: u64 = 999_999_999_999_999_999;
+
+/// The `test_link_id` setting as iMocha's id: a whole number (JSON may write it `297090.0`) or a
+/// string of digits.
+fn test_link_id(value: &Value) -> Option<String> {
+    let whole = |n: &serde_json::Number| {
+        n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=MAX_TEST_LINK_ID as f64).contains(f))
+                .map(|f| f as u64)
+        })
+    };
+    match value {
+        Value::Number(n) => whole(n)
+            .filter(|n| *n <= MAX_TEST_LINK_ID)
+            .map(|n| n.to_string()),
+        Value::String(s) => crate::domain::patterns::digits(s).map(str::to_string),
+        _ => None,
+    }
+}
+
 pub const DEFAULT_BASE_URL: &str = "https://apiv3.imocha.io";
 
 pub struct InterviewMocha {
@@ -230,14 +252,19 @@ impl Provider for InterviewMocha {
         }
         match settings.get("test_link_id") {
             None | Some(Value::Null) => {}
-            Some(v) if vendor_id(v).is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit())) => {}
+            Some(v) if test_link_id(v).is_some() => {}
             Some(_) => {
                 return Err("settings.test_link_id: expected a test link id (a number)".into())
             }
         }
         match settings.get("redirect_url") {
             None | Some(Value::Null) => Ok(()),
-            Some(Value::String(url)) if url::Url::parse(url).is_ok() => Ok(()),
+            Some(Value::String(url))
+                if crate::domain::patterns::http_url(url)
+                    .is_some_and(|u| url::Url::parse(u).is_ok()) =>
+            {
+                Ok(())
+            }
             Some(_) => Err("settings.redirect_url: expected an absolute URL".into()),
         }
     }

@@ -102,9 +102,11 @@ impl TestInvite {
     }
 
     fn call(account: &AccountContext, method: Method, path: &str) -> Call {
+        // A final newline is allowed by the document's pattern (`domain::patterns`), not in a
+        // header name.
         let header = account
             .setting_str("auth_header")
-            .unwrap_or("Authorization");
+            .map_or("Authorization", |h| h.strip_suffix('\n').unwrap_or(h));
         let scheme = account.setting_str("auth_scheme").unwrap_or("Bearer");
         let token = account.credential("token").unwrap_or_default();
         let value = if scheme.is_empty() {
@@ -279,7 +281,9 @@ impl Provider for TestInvite {
             .get("auth_header")
             .and_then(Value::as_str)
             .unwrap_or("Authorization");
-        if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+        let valid = crate::domain::patterns::header_name(header)
+            .is_some_and(|h| reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_ok());
+        if !valid {
             return Err("settings.auth_header: not a valid header name".into());
         }
         Ok(())
