@@ -213,6 +213,10 @@ impl Config {
             None => (Secret::new(crate::crypto::random_token("adm_", 32)), true),
         };
         let (master_key, master_key_source) = match (settings.master_key, kind) {
+            (Some(key), DatabaseKind::Sqlite) => {
+                check_key_file_agrees(settings.database_url.expose(), &key)?;
+                (key, MasterKeySource::Setting)
+            }
             (Some(key), _) => (key, MasterKeySource::Setting),
             (None, DatabaseKind::Postgres) => {
                 return Err(ConfigError {
@@ -310,20 +314,45 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
 
 /// With SQLite and no MASTER_KEY, a key file beside the database is created once (mode 0600)
 /// and reused, so that a restarted development instance can still read its secrets.
+/// The key file beside a SQLite database, when the database is a file.
+fn key_file_of(url: &str) -> Option<std::path::PathBuf> {
+    let mut key_path = sqlite_path(url)?.into_os_string();
+    key_path.push(".master-key");
+    Some(std::path::PathBuf::from(key_path))
+}
+
+/// A set `MASTER_KEY` must be the key of the file beside the database, when there is one: the
+/// secrets of that database were sealed with the file's key.
+fn check_key_file_agrees(url: &str, key: &Secret<[u8; 32]>) -> Result<(), ConfigError> {
+    let Some(path) = key_file_of(url).filter(|p| p.exists()) else {
+        return Ok(());
+    };
+    let from_file = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| parse_master_key(text.trim()).ok());
+    match from_file {
+        Some(file_key) if file_key.expose() == key.expose() => Ok(()),
+        _ => Err(ConfigError {
+            setting: "MASTER_KEY",
+            message: format!(
+                "differs from the key file beside the database ({}): unset MASTER_KEY, or set it to the file's key",
+                path.display()
+            ),
+        }),
+    }
+}
+
 fn master_key_for_sqlite(url: &str) -> Result<(Secret<[u8; 32]>, MasterKeySource), ConfigError> {
     let err = |message: String| ConfigError {
         setting: "MASTER_KEY",
         message,
     };
-    let Some(db_path) = sqlite_path(url) else {
+    let Some(key_path) = key_file_of(url) else {
         return Ok((
             Secret::new(crate::crypto::random_key()),
             MasterKeySource::Ephemeral,
         ));
     };
-    let mut key_path = db_path.into_os_string();
-    key_path.push(".master-key");
-    let key_path = std::path::PathBuf::from(key_path);
     if key_path.exists() {
         let text = std::fs::read_to_string(&key_path)
             .map_err(|e| err(format!("cannot read key file {}: {e}", key_path.display())))?;

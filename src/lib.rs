@@ -26,6 +26,17 @@ use providers::{
 use service::Gateway;
 use tokio::net::TcpListener;
 
+/// Refuses a `MASTER_KEY` that cannot open what the database holds, before anything is served:
+/// otherwise the first order would answer 500.
+async fn check_master_key(gateway: &Gateway) -> Result<(), BuildError> {
+    match gateway.store.list_projects().await?.first() {
+        Some(project) if gateway.signing_secret(project).is_err() => {
+            Err(BuildError::WrongMasterKey)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The assembled service.
 pub struct App {
     pub gateway: Gateway,
@@ -39,6 +50,8 @@ pub enum BuildError {
     Store(#[from] store::StoreError),
     #[error("the outbound HTTP client cannot be set up: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("MASTER_KEY: it cannot open the secrets this database holds; set the key the database was created with")]
+    WrongMasterKey,
 }
 
 impl App {
@@ -55,8 +68,10 @@ impl App {
             Arc::new(InterviewMocha::new(vendors.clone(), config.poll_interval)),
             Arc::new(TestInvite::new(vendors.clone(), config.poll_interval)),
         ]);
+        let gateway = Gateway::new(store, providers, config);
+        check_master_key(&gateway).await?;
         Ok(Self {
-            gateway: Gateway::new(store, providers, config),
+            gateway,
             delivery_client,
         })
     }

@@ -12,13 +12,70 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Settings whose values are secret: a refusal names them, never shows their value.
+const SECRET_SETTINGS: [(&str, &str); 3] = [
+    ("--master-key", "MASTER_KEY"),
+    ("--admin-token", "ADMIN_TOKEN"),
+    ("--database-url", "DATABASE_URL"),
+];
+
+/// The command line and environment; a bad secret setting is refused without its value (clap
+/// would print it).
+fn parse_cli() -> Result<Cli, ExitCode> {
+    use clap::error::{ContextKind, ContextValue};
+    let error = match Cli::try_parse() {
+        Ok(cli) => return Ok(cli),
+        Err(error) => error,
+    };
+    let arg = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.clone(),
+        _ => String::new(),
+    };
+    match SECRET_SETTINGS
+        .iter()
+        .find(|(flag, _)| arg.starts_with(flag))
+    {
+        Some((_, setting)) => {
+            let why = std::error::Error::source(&error)
+                .map_or_else(|| "invalid value".to_string(), ToString::to_string);
+            eprintln!("error: invalid setting {setting}: {why} (the value is not shown)");
+            Err(ExitCode::from(2))
+        }
+        None => error.exit(),
+    }
+}
+
+/// `message` with the password of `database_url` (if any) masked.
+fn without_password(message: String, database_url: &str) -> String {
+    match url::Url::parse(database_url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+        .filter(|p| !p.is_empty())
+    {
+        Some(password) => message.replace(&password, "***"),
+        None => message,
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let command = cli.command.unwrap_or(Command::Serve);
     if command == Command::Openapi {
-        println!("{}", openapi::document_json());
-        return ExitCode::SUCCESS;
+        // A reader that stops early (`| head`) closes the pipe: that is not an error.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        return match writeln!(out, "{}", openapi::document_json()).and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write the document: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let public_url_set = cli.settings.public_url.is_some();
     let config = match Config::from_settings(cli.settings).and_then(|config| {
@@ -56,9 +113,10 @@ async fn main() -> ExitCode {
 }
 
 async fn migrate(config: &Config) -> Result<(), String> {
-    store::connect(config.database_url.expose())
+    let url = config.database_url.expose();
+    store::connect(url)
         .await
-        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+        .map_err(|e| without_password(format!("DATABASE_URL: {e}"), url))?;
     println!("migrations applied");
     Ok(())
 }
@@ -87,9 +145,10 @@ async fn serve(config: Config) -> Result<(), String> {
     let generated_token = config
         .admin_token_generated
         .then(|| config.admin_token.expose().clone());
+    let url = config.database_url.expose().clone();
     let app = App::build(config).await.map_err(|e| match e {
-        BuildError::Store(e) => format!("DATABASE_URL: {e}"),
-        other => other.to_string(),
+        BuildError::Store(e) => without_password(format!("DATABASE_URL: {e}"), &url),
+        other => without_password(other.to_string(), &url),
     })?;
     println!(
         "assessment-gateway listening on http://{address} (public URL {public_url}, {} store)",

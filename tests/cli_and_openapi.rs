@@ -33,6 +33,69 @@ fn operations(doc: &Value) -> Vec<(String, String, Value)> {
     ops
 }
 
+/// Every setting the binary reads is in `.env.example` and in README's configuration table, and
+/// neither lists one the binary does not read.
+#[test]
+fn env_example_and_readme_list_every_setting() {
+    use clap::CommandFactory;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let settings: Vec<String> = assessment_gateway::config::Cli::command()
+        .get_arguments()
+        .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+        .collect();
+    assert!(settings.len() > 10, "{settings:?}");
+    let example = std::fs::read_to_string(format!("{root}/.env.example")).unwrap();
+    let listed: Vec<String> = example
+        .lines()
+        .map(|l| l.trim_start_matches('#'))
+        .filter_map(|l| l.split_once('=').map(|(name, _)| name.to_string()))
+        .filter(|name| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+        })
+        .collect();
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let configuration = readme
+        .split("\n## Configuration")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a Configuration section");
+    let table: Vec<String> = configuration
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`').map(|(name, _)| name.to_string()))
+        .filter(|name| name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+        .collect();
+    for setting in &settings {
+        assert!(listed.contains(setting), ".env.example lacks {setting}");
+        assert!(table.contains(setting), "README's table lacks {setting}");
+    }
+    for name in listed.iter().chain(&table) {
+        assert!(
+            settings.contains(name) || name == "RUST_LOG",
+            "{name} is listed but not a setting"
+        );
+    }
+}
+
+/// `assessment-gateway openapi | head -3`: a reader that stops early is not an error.
+#[test]
+fn the_document_printer_stops_quietly_on_a_closed_pipe() {
+    use std::io::Read;
+    let mut child = Command::new(BIN)
+        .arg("openapi")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut start = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut start).unwrap();
+    // The pipe is closed here, before the document is written out.
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// Each secured operation refuses a caller without credentials with 401, and documents it with
 /// the error body; each that takes a body documents 400 and 413 too. (`scripts/api-contract`
 /// checks the rest of the document against the server.)
@@ -145,6 +208,7 @@ async fn the_openapi_document_covers_every_route_and_matches_the_cli() {
         ("POST", "/admin/projects/{id}/accounts"),
         ("POST", "/admin/projects/{id}/api-keys"),
         ("POST", "/admin/projects/{id}/erasures"),
+        ("GET", "/"),
         ("GET", "/docs"),
         ("GET", "/docs/redoc.standalone.js"),
         ("GET", "/healthz"),
@@ -189,6 +253,13 @@ async fn the_openapi_document_covers_every_route_and_matches_the_cli() {
             !body.contains("no such route"),
             "{method} {path} is documented but not routed"
         );
+    }
+    // `/` tells a person who opens the address where to go.
+    let home = app.client.get(&app.url).send().await.unwrap();
+    assert_eq!(home.status(), StatusCode::OK);
+    let home = home.text().await.unwrap();
+    for link in ["/console", "/docs", "/openapi.json", "/healthz", "/readyz"] {
+        assert!(home.contains(&format!("href=\"{link}\"")), "{link}: {home}");
     }
     // `/docs` works without internet: its renderer comes from the gateway itself.
     let page = app
@@ -255,6 +326,32 @@ fn a_bad_setting_stops_start_up_naming_it() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("MASTER_KEY"));
+
+    // A refused secret is named, never shown.
+    let master_key = "W38SnotAkeyButASecretAll=";
+    for (env, named, secret) in [
+        (vec![("MASTER_KEY", master_key)], "MASTER_KEY", master_key),
+        (vec![("ADMIN_TOKEN", "tiny-tok")], "ADMIN_TOKEN", "tiny-tok"),
+        (
+            vec![
+                ("DATABASE_URL", "postgres://gw:Sup3rS3cretPw@127.0.0.1:1/x"),
+                ("MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            ],
+            "DATABASE_URL",
+            "Sup3rS3cretPw",
+        ),
+    ] {
+        let output = Command::new(BIN)
+            .env_clear()
+            .envs(env)
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{named}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{named}: {stderr}");
+        assert!(!stderr.contains(secret), "{named} shown: {stderr}");
+    }
 
     // Listening beyond loopback: links must name a reachable host, and the admin token must be
     // the operator's own (never generated and printed into a container's log).

@@ -1,5 +1,6 @@
-//! How much of what callers send is kept (design.md §7): every stored string has a limit, and a
-//! request over one is refused with 400 naming the field, before anything is written.
+//! How much of what callers send is kept (ARCHITECTURE.md, "Bounded waits"): every stored string
+//! has a limit, and a request over one is refused with 400 naming the field, before anything is
+//! written.
 
 use serde_json::{Map, Value};
 

@@ -1,4 +1,4 @@
-//! The order state machine (design.md §4.3).
+//! The order state machine (ARCHITECTURE.md, "The order state machine").
 //!
 //! ```text
 //! pending ──▶ invited ──▶ in_progress ──▶ completed

@@ -1,4 +1,5 @@
-//! Normalizing what a vendor reports into the StackOne `AssessmentResult` (design.md §4.3).
+//! Normalizing what a vendor reports into the StackOne `AssessmentResult` (README: "For ATS
+//! developers").
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

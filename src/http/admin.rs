@@ -1,4 +1,4 @@
-//! `/admin/*`: projects, API keys, linked accounts and orders, for operators (design.md §4.5).
+//! `/admin/*`: projects, API keys, linked accounts and orders, for operators.
 
 use axum::{
     body::Bytes,

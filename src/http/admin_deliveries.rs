@@ -1,4 +1,4 @@
-//! `/admin/deliveries`: what was sent to ATS receivers, and replays (design.md §4.5).
+//! `/admin/deliveries`: what was sent to ATS receivers, and replays.
 
 use axum::{
     extract::{Path, Query, State},

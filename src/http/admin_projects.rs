@@ -1,5 +1,5 @@
 //! A project's own settings: its name and retention (`PATCH /admin/projects/{id}`) and rotating
-//! its signing secret (design.md §4.5).
+//! its signing secret.
 
 use axum::{
     body::Bytes,

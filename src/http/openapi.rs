@@ -31,7 +31,7 @@ impl Modify for SecuritySchemes {
 #[openapi(
     info(
         title = "assessment-gateway",
-        description = "StackOne-compatible unified assessments API in front of TestGorilla, TestInvite, InterviewMocha and a sandbox vendor. Unified calls authenticate with Basic base64(\"<api key>:\") and x-account-id; admin calls with Bearer ADMIN_TOKEN. Every error is {statusCode, message, timestamp}."
+        description = "StackOne-compatible unified assessments API in front of TestGorilla, TestInvite, InterviewMocha and a sandbox vendor. Unified calls authenticate with Basic base64(\"<api key>:\") and x-account-id; admin calls with Bearer ADMIN_TOKEN. Every error is {statusCode, message, timestamp}. No string in a JSON body may hold U+0000 (400)."
     ),
     paths(
         unified::list_packages, unified::get_package, unified::order_assessment,
@@ -44,7 +44,7 @@ impl Modify for SecuritySchemes {
         admin_projects::update_project, admin_projects::rotate_signing_secret, admin_audit::list_audit_events,
         admin_erasures::erase_candidate,
         sandbox::show_test, sandbox::start_test, sandbox::submit_test,
-        ops::healthz, ops::readyz, ops::openapi_json, ops::docs, ops::redoc_script,
+        ops::home, ops::healthz, ops::readyz, ops::openapi_json, ops::docs, ops::redoc_script,
         webhooks::receive,
     ),
     components(schemas(crate::providers::ProviderKind)),

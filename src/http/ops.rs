@@ -15,11 +15,27 @@ use crate::service::Gateway;
 
 pub fn routes() -> Router<Gateway> {
     Router::new()
+        .route("/", get(home))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(docs))
         .route("/docs/redoc.standalone.js", get(redoc_script))
+}
+
+/// `/`: where a person who opens the gateway's address can go from here.
+#[utoipa::path(get, path = "/", tag = "Operations", responses((status = 200, description = "Links to the console, the API document and the health endpoints", content_type = "text/html")))]
+pub async fn home() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<title>assessment-gateway</title></head><body>",
+        "<h1>assessment-gateway</h1>",
+        "<p>One StackOne-compatible API in front of assessment vendors.</p><ul>",
+        "<li><a href=\"/console\">Console</a>: orders, deliveries, accounts, projects, audit (sign in with the admin token)</li>",
+        "<li><a href=\"/docs\">API documentation</a> and its <a href=\"/openapi.json\">OpenAPI document</a></li>",
+        "<li><a href=\"/healthz\">/healthz</a> (the process is up) and <a href=\"/readyz\">/readyz</a> (the database answers)</li>",
+        "</ul></body></html>"
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,4 +1,4 @@
-//! `/unified/ats/assessments/*`: the StackOne-compatible API (design.md §4.1).
+//! `/unified/ats/assessments/*`: the StackOne-compatible API.
 
 use axum::{
     body::Bytes,

@@ -1,4 +1,4 @@
-//! `/webhooks/{provider}/{token}`: vendor callbacks (design.md §4.4).
+//! `/webhooks/{provider}/{token}`: vendor callbacks.
 
 use axum::{
     body::Bytes,

@@ -184,7 +184,7 @@ impl Reply {
             .find_map(|name| vendor_wait(self.headers.get(*name)?.to_str().ok()?, Utc::now()))
     }
 
-    /// The classification of a non-2xx answer (design.md §4.1).
+    /// The classification of a non-2xx answer.
     pub fn error(&self) -> ProviderError {
         let said = self.vendor_message();
         let message = |default: &str| match &said {

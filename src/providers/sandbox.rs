@@ -1,5 +1,5 @@
 //! The sandbox provider: a simulated vendor so integrators can run the whole flow without a
-//! vendor account (design.md §5).
+//! vendor account.
 //!
 //! - Packages: a fixed list.
 //! - An order's `test_url` is a page served by the gateway (`/sandbox/tests/{token}`) where a

@@ -1,4 +1,4 @@
-//! What operators do to an order at its vendor: cancel, reject, refresh (design.md §4.5).
+//! What operators do to an order at its vendor: cancel, reject, refresh.
 
 use uuid::Uuid;
 

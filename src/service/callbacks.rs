@@ -1,4 +1,4 @@
-//! Vendor callbacks (design.md §4.4). A callback only says "look at this order again": the body is
+//! Vendor callbacks. A callback only says "look at this order again": the body is
 //! checked for shape and for naming the order's invitation, then the order is queued for the
 //! polling worker, which re-reads the result from the vendor with the account's credentials.
 

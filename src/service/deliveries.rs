@@ -1,5 +1,5 @@
 //! The outbox side of results: what is enqueued for the ATS with each state change, and the
-//! operator's view and replay of deliveries (design.md §4.3, §4.5).
+//! operator's view and replay of deliveries.
 
 use serde_json::json;
 use uuid::Uuid;

@@ -1,4 +1,5 @@
-//! Placing orders exactly once (design.md §4.2) and reading them back.
+//! Placing orders exactly once (ARCHITECTURE.md, "Orders are placed exactly once") and reading them
+//! back.
 
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ const MAX_CLIENT_KEY_LEN: usize = 255;
 const REPLAY_WAIT_FIRST: Duration = Duration::from_millis(25);
 const REPLAY_WAIT_MAX: Duration = Duration::from_secs(1);
 
-/// The checks the gateway itself makes on an order (design.md §4.1).
+/// The checks the gateway itself makes on an order (README: "An order needs …").
 fn validate(request: &OrderRequest) -> Result<(&str, &str), ServiceError> {
     request.check_limits().map_err(ServiceError::Invalid)?;
     let package_id = request

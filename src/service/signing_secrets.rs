@@ -1,4 +1,4 @@
-//! Rotation of a project's signing secret (design.md §4.5): the new secret signs every delivery at
+//! Rotation of a project's signing secret: the new secret signs every delivery at
 //! once, and the one it replaces signs them too until the overlap ends, so receivers can change
 //! their secret without rejecting a delivery.
 

@@ -1,4 +1,4 @@
-//! Projects, API keys and linked accounts (design.md §1, §4.5).
+//! Projects, API keys and linked accounts.
 
 use std::sync::Arc;
 

@@ -30,6 +30,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the write was not committed: {0}")]
     NotCommitted(String),
+    /// The database cannot be reached or refuses the connection at start-up, and why.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 impl StoreError {

@@ -4,6 +4,53 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 
 use super::{group_commit::BoxFuture, StoreError};
 
+/// How long start-up waits for the database's first answer.
+const FIRST_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One plain connection before the pool: a pool reports any failed first connection as "pool
+/// timed out" after its acquire timeout; this says why, at once (refused, no such database,
+/// authentication), naming where.
+async fn first_connection(url: &str) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let target = url::Url::parse(url)
+        .ok()
+        .map(|u| {
+            format!(
+                "{}:{}",
+                u.host_str().unwrap_or("localhost"),
+                u.port().unwrap_or(5432)
+            )
+        })
+        .unwrap_or_else(|| "the configured server".into());
+    let connected =
+        tokio::time::timeout(FIRST_CONNECTION_TIMEOUT, PgConnection::connect(url)).await;
+    let error = match connected {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            return Ok(());
+        }
+        Ok(Err(error)) => error,
+        Err(_) => {
+            return Err(StoreError::Unreachable(format!(
+                "no answer from {target} within {} s",
+                FIRST_CONNECTION_TIMEOUT.as_secs()
+            )))
+        }
+    };
+    let why = match &error {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused at {target}")
+        }
+        sqlx::Error::Io(io) => format!("cannot reach {target}: {io}"),
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000") => {
+            format!("{} at {target} (create it with createdb)", db.message())
+        }
+        sqlx::Error::Database(db) => format!("{} at {target}", db.message()),
+        other => format!("cannot connect to {target}: {other}"),
+    };
+    Err(StoreError::Unreachable(why))
+}
+
 /// Postgres serves reads and writes from one pool; row locks keep instances apart.
 #[derive(Clone)]
 pub struct PgStore {
@@ -13,6 +60,7 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        first_connection(url).await?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             // A ping before each use would add a round trip to every query; a connection the

@@ -1,8 +1,8 @@
-//! Delivers results to the ATS (design.md §4.3): claims due outbox rows with a lease, POSTs the
-//! stored body signed per Standard Webhooks with the project's secret, records every attempt, and
-//! schedules retries per `DELIVERY_RETRY_SCHEDULE` (with jitter) until the delivery is dead.
-//! The HTTP call is made outside any transaction; a worker that dies loses its lease and another
-//! one sends the delivery again (at least once).
+//! Delivers results to the ATS (ARCHITECTURE.md, "The outbox"): claims due outbox rows with a
+//! lease, POSTs the stored body signed per Standard Webhooks with the project's secret, records
+//! every attempt, and schedules retries per `DELIVERY_RETRY_SCHEDULE` (with jitter) until the
+//! delivery is dead. The HTTP call is made outside any transaction; a worker that dies loses its
+//! lease and another one sends the delivery again (at least once).
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 

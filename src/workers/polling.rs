@@ -1,5 +1,6 @@
-//! Polls vendors for the results of open orders whose poll is due (design.md §6): claims them with
-//! a lease so that other workers or instances skip them, asks each vendor, records changes.
+//! Polls vendors for the results of open orders whose poll is due (ARCHITECTURE.md, "Vendor truth"
+//! and "Leases"): claims them with a lease so that other workers or instances skip them, asks each
+//! vendor, records changes.
 
 use std::{
     sync::{Arc, Mutex},
