@@ -145,6 +145,52 @@ pub fn refused_by_guard(error: &reqwest::Error) -> bool {
     false
 }
 
+/// Why a request to `url` failed, in words an operator can act on: the name did not resolve, the
+/// connection was refused (and where), TLS failed, it timed out; otherwise the innermost cause
+/// reqwest, hyper and the OS report. Never the URL's path or query (they may hold tokens).
+pub fn failure_cause(error: &reqwest::Error, url: &str) -> String {
+    let parsed = url::Url::parse(url).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "the host".into());
+    let target = parsed
+        .as_ref()
+        .and_then(|u| u.port_or_known_default())
+        .map_or_else(|| host.clone(), |port| format!("{host}:{port}"));
+    let mut causes: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut cause = std::error::Error::source(error);
+    while let Some(current) = cause {
+        causes.push(current);
+        cause = current.source();
+    }
+    let innermost = causes
+        .last()
+        .map_or_else(|| "no cause reported".to_string(), |c| c.to_string());
+    let text = causes
+        .iter()
+        .map(|c| c.to_string().to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" / ");
+    let refused = causes.iter().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    });
+    if error.is_timeout() {
+        format!("timed out waiting for {target}")
+    } else if let Some(guard) = causes.iter().find_map(|c| c.downcast_ref::<Refused>()) {
+        format!("refused: {}", guard.0)
+    } else if text.contains("dns error") || text.contains("failed to lookup address") {
+        format!("the name {host} did not resolve ({innermost})")
+    } else if refused {
+        format!("connection refused at {target}")
+    } else if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+        format!("TLS failure with {target}: {innermost}")
+    } else {
+        format!("the request to {target} failed: {innermost}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,12 +92,8 @@ async fn erasure_leaves_no_personal_data_anywhere(db: TestDb) {
     // with the email in another case, and another candidate's order.
     let done = augusta_order("aug-1", "augusta.king@example.org", &receiver);
     let done = expect_json(app.order(&tenant, &done).await, StatusCode::OK).await;
-    app.client
-        .post(format!("{}/submit", done["test_url"].as_str().unwrap()))
-        .form(&[("score", "88")])
-        .send()
-        .await
-        .unwrap();
+    app.submit_sandbox_test(done["test_url"].as_str().unwrap(), "88")
+        .await;
     let open = augusta_order("aug-2", "Augusta.King@Example.org", &receiver);
     let open = expect_json(app.order(&tenant, &open).await, StatusCode::OK).await;
     let other = stackone_order("bob-1", "bob@example.com", "sandbox-coding");

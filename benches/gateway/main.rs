@@ -1,4 +1,4 @@
-//! The gateway's benchmark (issue 5): `scripts/bench` runs it as `cargo bench --bench gateway`.
+//! The gateway's benchmark: `scripts/bench` runs it as `cargo bench --bench gateway`.
 //! It starts the release gateway itself on Postgres and on SQLite, drives it over loopback and
 //! prints a Markdown report comparing it with ceilings measured in the same run.
 

@@ -1,5 +1,5 @@
 //! The Markdown report: the machine, each scenario's figures, their ratios to the ceilings, and
-//! each target of issue 5 marked met or not met.
+//! each target marked met or not met.
 
 use std::{fmt::Write, process::Command, time::Duration};
 
@@ -294,7 +294,7 @@ fn cpu_table(s: &Section) -> String {
 
 pub fn render(sections: &[Section], took: Duration) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# Benchmark results\n\nProduced by `scripts/bench` (issue 5). The gateway is the release build, started by the benchmark on a fresh database per scenario, with default settings; the load generator, the ATS receiver and the vendor fake run in the benchmark's own process on the same machine, over loopback.\n\n## Machine\n\n{}", machine());
+    let _ = writeln!(out, "# Benchmark results\n\nProduced by `scripts/bench`. The gateway is the release build, started by the benchmark on a fresh database per scenario, with default settings; the load generator, the ATS receiver and the vendor fake run in the benchmark's own process on the same machine, over loopback.\n\n## Machine\n\n{}", machine());
     let _ = writeln!(out, "## Targets\n\n| Target | Measured | |\n|---|---|---|");
     for t in targets(sections) {
         let _ = writeln!(out, "| {} | {} | {} |", t.what, t.measured, mark(t.met));

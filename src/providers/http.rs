@@ -1,4 +1,4 @@
-//! The one HTTP policy for every vendor (issue 3 §6): a shared pooled client with the vendor
+//! The one HTTP policy for every vendor: a shared pooled client with the vendor
 //! timeout, GETs retried with backoff on connection errors, 5xx and 429 (honouring `Retry-After`
 //! and TestGorilla's `X-RateLimit-Reset`), writes never retried, a per-account client-side rate
 //! limiter, and one classification of vendor answers into `ProviderError`. Credentials are sent

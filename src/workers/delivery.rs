@@ -144,15 +144,15 @@ impl Deliverer {
         match &attempted.outcome {
             AttemptOutcome::Delivered => {
                 crate::telemetry::delivery("delivered");
-                tracing::info!(delivery_id = %delivery.id, order_id = %delivery.order_id, ?status, "delivered")
+                tracing::info!(delivery_id = %delivery.id, order_id = %delivery.order_id, status = status.unwrap_or_default(), "delivered")
             }
             AttemptOutcome::RetryAt(at) => {
                 crate::telemetry::delivery("retried");
-                tracing::info!(delivery_id = %delivery.id, ?status, error = ?attempted.record.error, retry_at = %at, "delivery failed; will retry")
+                tracing::info!(delivery_id = %delivery.id, status = status.unwrap_or_default(), error = attempted.record.error.as_deref().unwrap_or_default(), retry_at = %at, "delivery failed; will retry")
             }
             AttemptOutcome::Dead => {
                 crate::telemetry::delivery("dead");
-                tracing::warn!(delivery_id = %delivery.id, ?status, error = ?attempted.record.error, "delivery dead")
+                tracing::warn!(delivery_id = %delivery.id, status = status.unwrap_or_default(), error = attempted.record.error.as_deref().unwrap_or_default(), "delivery dead")
             }
         }
         self.gateway
@@ -233,15 +233,10 @@ impl Deliverer {
                 } else {
                     self.retry(delivery, None)
                 };
-                let kind = if error.is_timeout() {
-                    "timed out"
-                } else {
-                    "failed"
-                };
                 return finish(
                     None,
                     None,
-                    Some(format!("the request {kind}: {}", error.without_url())),
+                    Some(outbound::failure_cause(&error, &delivery.url)),
                     outcome,
                 );
             }

@@ -123,6 +123,10 @@ macro_rules! on_both_databases {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(
+                    not(postgres_tests),
+                    ignore = "TEST_DATABASE_URL is not set: run `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test` for the Postgres variants"
+                )]
                 async fn $name() {
                     if let Some(db) = $crate::common::TestDb::postgres().await {
                         super::$name(db).await
@@ -321,6 +325,18 @@ impl ApiClient {
             .request(method, format!("{}{path}", self.url))
             .basic_auth(&tenant.api_key, Some(""))
             .header("x-account-id", &tenant.account_id)
+    }
+
+    /// Submits a sandbox test with `score`, as the candidate does on its page.
+    pub async fn submit_sandbox_test(&self, test_url: &str, score: &str) {
+        let submitted = self
+            .client
+            .post(format!("{test_url}/submit"))
+            .form(&[("score", score)])
+            .send()
+            .await
+            .expect("submit");
+        assert!(submitted.status().is_success() || submitted.status().is_redirection());
     }
 
     pub async fn order(&self, tenant: &Tenant, body: &Value) -> reqwest::Response {
