@@ -431,11 +431,18 @@ impl VendorClient {
         if let Some(body) = &call.json {
             request = request.json(body);
         }
-        let mut response = request.send().await.map_err(transport_error)?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(e, &call.url))?;
         let status = response.status();
         let headers = response.headers().clone();
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(e, &call.url))?
+        {
             if bytes.len() + chunk.len() > MAX_BODY {
                 return Err(ProviderError::Unavailable {
                     message: format!(
@@ -467,13 +474,17 @@ impl VendorClient {
     }
 }
 
-fn transport_error(error: reqwest::Error) -> ProviderError {
+/// A request that got no answer: a timeout, or why the vendor could not be reached (the name did
+/// not resolve, connection refused at host:port, TLS failure…).
+fn transport_error(error: reqwest::Error, url: &str) -> ProviderError {
     if error.is_timeout() {
         ProviderError::Timeout
     } else {
-        // reqwest's message names the URL but never the headers.
         ProviderError::Unavailable {
-            message: format!("the vendor could not be reached: {}", error.without_url()),
+            message: format!(
+                "the vendor could not be reached: {}",
+                crate::outbound::failure_cause(&error, url)
+            ),
         }
     }
 }
