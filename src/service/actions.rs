@@ -23,6 +23,24 @@ pub fn order_ref<'a>(order: &'a OrderRecord, order_id: &'a str) -> OrderRef<'a> 
     }
 }
 
+/// The change that closes an open order as `cancelled`, with its delivery to the ATS.
+pub(super) fn cancellation(order: &OrderRecord, event: &str) -> OrderChange {
+    let at = now();
+    let result = status_result(&subject_of(order), OrderStatus::Cancelled);
+    OrderChange {
+        status: OrderStatus::Cancelled,
+        remote_id: None,
+        test_url: None,
+        provider_data: None,
+        delivery: delivery_for(order, &result, at),
+        result: Some(result),
+        failure_reason: None,
+        next_poll_at: None,
+        at,
+        event: NewEvent::new(event),
+    }
+}
+
 /// The refusal of a change to an erased order.
 pub fn erased(order: &OrderRecord) -> ServiceError {
     ServiceError::Conflict(format!(
@@ -63,20 +81,7 @@ impl Gateway {
             .await;
         self.health.note(account.id, &cancelled);
         cancelled?;
-        let at = now();
-        let result = status_result(&subject_of(&order), OrderStatus::Cancelled);
-        let change = OrderChange {
-            status: OrderStatus::Cancelled,
-            remote_id: None,
-            test_url: None,
-            provider_data: None,
-            delivery: delivery_for(&order, &result, at),
-            result: Some(result),
-            failure_reason: None,
-            next_poll_at: None,
-            at,
-            event: NewEvent::new("cancelled at the vendor by an operator"),
-        };
+        let change = cancellation(&order, "cancelled at the vendor by an operator");
         self.record_change(&order, &change)
             .await?
             .ok_or_else(|| ServiceError::Conflict(format!("order {id} changed meanwhile; retry")))

@@ -8,17 +8,16 @@
 use uuid::Uuid;
 
 use super::{
-    actions::order_ref, deliveries::delivery_for, orders::subject_of, Gateway, ServiceError,
+    actions::{cancellation, order_ref},
+    Gateway, ServiceError,
 };
 use crate::{
     domain::{
         erasure::{erasable, erased_request, erased_result, Scrubber},
-        limits, now,
-        result::status_result,
-        OrderStatus,
+        limits, now, OrderStatus,
     },
     providers::ProviderError,
-    store::{DeliveryFilter, NewEvent, OrderChange, OrderErasure, OrderRecord},
+    store::{DeliveryFilter, OrderErasure, OrderRecord},
 };
 
 /// What the vendor did when asked to delete the candidate.
@@ -155,20 +154,7 @@ impl Gateway {
             if !order.status.is_open() {
                 return Ok(order);
             }
-            let at = now();
-            let result = status_result(&subject_of(&order), OrderStatus::Cancelled);
-            let change = OrderChange {
-                status: OrderStatus::Cancelled,
-                remote_id: None,
-                test_url: None,
-                provider_data: None,
-                delivery: delivery_for(&order, &result, at),
-                result: Some(result),
-                failure_reason: None,
-                next_poll_at: None,
-                at,
-                event: NewEvent::new("closed: the candidate's data is erased on request"),
-            };
+            let change = cancellation(&order, "closed: the candidate's data is erased on request");
             if let Some(closed) = self.record_change(&order, &change).await? {
                 return Ok(closed);
             }
