@@ -1,5 +1,7 @@
+# Base images are pinned by tag and digest, so a build today and a build next year start from
+# the same bytes; move both together when updating (scripts/check-deploy refuses a bare tag).
 # Build: the release binary, with dependencies cached in their own layer.
-FROM rust:1-bookworm AS build
+FROM rust:1.95.0-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1 AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
@@ -15,7 +17,7 @@ COPY assets assets
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
 # Run: a small Debian image, a non-root user, nothing but the binary and CA certificates.
-FROM debian:bookworm-slim
+FROM debian:bookworm-20260824-slim@sha256:88200866dfff7ea7f5cbcb6ec7c8a701889efe6fe859fe64d6990e4b07ea4171
 # CA certificates are taken at their current version on purpose: a pinned one would miss
 # revocations and new roots, and old versions leave the archive.
 # hadolint ignore=DL3008
