@@ -4,12 +4,15 @@
 
 use std::{sync::OnceLock, time::Duration};
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Seconds, from a millisecond to half a minute: vendor calls, requests, deliveries.
 const DURATION_BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0,
 ];
+
+/// Writes per database batch, up to the batchers' largest.
+const BATCH_SIZE_BUCKETS: [f64; 8] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 256.0];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -20,6 +23,11 @@ pub fn install() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
                 .set_buckets(&DURATION_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("agw_store_write_batch_size".into()),
+                    &BATCH_SIZE_BUCKETS,
+                )
                 .ok()?
                 .install_recorder()
                 .ok()?;
@@ -62,6 +70,12 @@ pub fn callback(provider: &str, outcome: &str) {
 /// A delivery attempt ended: `delivered`, `retried` or `dead`.
 pub fn delivery(outcome: &str) {
     metrics::counter!("agw_deliveries_total", "outcome" => outcome.to_string()).increment(1);
+}
+
+/// A batch of writes went to the database as one commit (`order_insert`, `order_change` on
+/// Postgres; `group_commit` on SQLite), carrying `size` writes.
+pub fn store_write_batch(kind: &'static str, size: usize) {
+    metrics::histogram!("agw_store_write_batch_size", "kind" => kind).record(size as f64);
 }
 
 /// The work waiting, read from the database at each scrape.

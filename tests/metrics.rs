@@ -171,6 +171,13 @@ async fn counters_move_by_what_the_traffic_did(db: TestDb) {
         "{text}"
     );
     assert!(after.contains_key("agw_poll_backlog"), "{text}");
+    let batched = if db.backend == "postgres" {
+        "order_insert"
+    } else {
+        "group_commit"
+    };
+    let batches = format!(r#"agw_store_write_batch_size_count{{kind="{batched}"}}"#);
+    assert!(moved(&before, &after, &batches) >= 1.0, "{batches}\n{text}");
     // The Grafana dashboard in deploy/ asks only for metrics the gateway has.
     let dashboard = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

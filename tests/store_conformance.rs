@@ -309,6 +309,164 @@ async fn a_failing_write_among_concurrent_ones_is_undone_alone(db: TestDb) {
         .is_none());
 }
 
+/// Runs `writes` at once and checks that they shared batches (fewer commits than writes).
+async fn at_once<T, F>(store: &DynStore, writes: Vec<F>) -> Vec<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+{
+    let before = store.write_batches();
+    let count = writes.len() as u64;
+    let outcomes: Vec<T> = futures::future::join_all(writes.into_iter().map(tokio::spawn))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let after = store.write_batches();
+    assert!(
+        after.writes - before.writes >= count,
+        "{before:?} {after:?}"
+    );
+    assert!(
+        after.batches - before.batches < count,
+        "{count} concurrent writes took {} batches",
+        after.batches - before.batches
+    );
+    outcomes
+}
+
+/// Concurrent order writes share statements and commits, yet each keeps its own outcome: a
+/// status that moved on, a row the database refuses, or a second change of the same order in the
+/// same moment touches only its own write.
+async fn concurrent_order_writes_share_batches_and_keep_their_own_outcomes(db: TestDb) {
+    let store = store(&db).await;
+    let p = project(&store).await;
+    let a = Arc::new(account(&store, p.id).await);
+    let inserts = (0..48)
+        .map(|i| {
+            let (store, a) = (store.clone(), a.clone());
+            async move {
+                store
+                    .insert_order(
+                        &order(&a, Some(&format!("b-{i}"))),
+                        &NewEvent::new("received"),
+                    )
+                    .await
+                    .unwrap()
+            }
+        })
+        .collect();
+    let orders: Vec<OrderRecord> = at_once(&store, inserts)
+        .await
+        .into_iter()
+        .map(|outcome| match outcome {
+            InsertOrder::Inserted(o) => o,
+            InsertOrder::Existing(o) => panic!("{} was new", o.id),
+        })
+        .collect();
+
+    // A delivery id already taken makes one change's row fail in the database.
+    let taken = invited_order(&store).await;
+    let taken_delivery = change_with_delivery(
+        &store,
+        &taken,
+        OrderStatus::Invited,
+        OrderStatus::InProgress,
+    )
+    .await;
+    let due = now() + Duration::minutes(30);
+    let changes = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let (store, id) = (store.clone(), o.id);
+            async move {
+                let mut c = change(OrderStatus::Invited, "invited");
+                c.remote_id = Some(format!("r-{i}"));
+                c.next_poll_at = Some(due);
+                c.delivery = Some(NewDelivery {
+                    id: if i == 5 {
+                        taken_delivery
+                    } else {
+                        Uuid::now_v7()
+                    },
+                    url: "https://ats.example.com/r".into(),
+                    body: "{}".into(),
+                });
+                let expected = if i == 9 {
+                    OrderStatus::InProgress
+                } else {
+                    OrderStatus::Pending
+                };
+                store.update_order(id, expected, &c).await
+            }
+        })
+        .collect();
+    let outcomes = at_once(&store, changes).await;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match (i, outcome) {
+            (5, outcome) => assert!(outcome.is_err(), "the refused row fails: {outcome:?}"),
+            (9, outcome) => assert_eq!(outcome.as_ref().unwrap(), &None, "its status moved on"),
+            (i, outcome) => {
+                let changed = outcome.as_ref().unwrap().as_ref().expect("changed");
+                assert_eq!(changed.status, OrderStatus::Invited);
+                assert_eq!(
+                    changed.remote_id.as_deref(),
+                    Some(format!("r-{i}").as_str())
+                );
+                assert_eq!(
+                    changed.next_poll_at.map(|t| t.timestamp_millis()),
+                    Some(due.timestamp_millis())
+                );
+                assert_eq!(changed.candidate_email, "ada@example.com");
+            }
+        }
+    }
+    for i in [5, 9] {
+        let kept = store.get_order(orders[i].id).await.unwrap().unwrap();
+        assert_eq!(kept.status, OrderStatus::Pending, "order {i} is as it was");
+        assert_eq!(
+            store.list_order_events(orders[i].id).await.unwrap().len(),
+            1
+        );
+    }
+    assert_eq!(common::count_rows(&db, "deliveries").await, 1 + 46);
+    assert_eq!(common::count_rows(&db, "order_polls").await, 46);
+    assert_eq!(common::count_rows(&db, "order_events").await, 48 + 2 + 46);
+
+    // Sixteen changes of one order at once: the first applies, the rest find it moved on.
+    let one = orders[0].id;
+    let rivals = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .update_order(
+                        one,
+                        OrderStatus::Invited,
+                        &change(OrderStatus::InProgress, "started"),
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    // (They cannot share a Postgres batch: one statement changes a row once.)
+    let applied = futures::future::join_all::<Vec<tokio::task::JoinHandle<_>>>(rivals)
+        .await
+        .into_iter()
+        .filter_map(|r| r.unwrap())
+        .count();
+    assert_eq!(applied, 1);
+    assert_eq!(store.list_order_events(one).await.unwrap().len(), 3);
+    let started = store.get_order(one).await.unwrap().unwrap();
+    assert_eq!(started.status, OrderStatus::InProgress);
+    assert_eq!(
+        started.next_poll_at, None,
+        "a change without a next poll ends the poll"
+    );
+}
+
 async fn order_changes_are_compare_and_set_with_their_event(db: TestDb) {
     let store = store(&db).await;
     let p = project(&store).await;
@@ -1224,6 +1382,7 @@ async fn audit_events_list_newest_first_by_project_and_action(db: TestDb) {
 }
 
 on_both_databases!(
+    concurrent_order_writes_share_batches_and_keep_their_own_outcomes,
     rotation_keeps_the_replaced_secret_until_its_time,
     an_erased_order_keeps_no_personal_data_and_is_found_no_more,
     audit_events_list_newest_first_by_project_and_action,

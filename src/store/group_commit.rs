@@ -13,7 +13,8 @@ use std::{future::Future, pin::Pin};
 use sqlx::{Acquire, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
+use super::{batcher::BatchCounters, StoreError, WriteBatches};
+use std::sync::Arc;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -29,14 +30,20 @@ const MAX_BATCH: usize = 256;
 #[derive(Clone)]
 pub struct GroupCommit {
     jobs: mpsc::Sender<Job>,
+    counters: Arc<BatchCounters>,
 }
 
 impl GroupCommit {
     /// Starts the task that owns the writes of `pool` (the single write connection).
     pub fn start(pool: SqlitePool) -> Self {
         let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(pool, queue));
-        Self { jobs }
+        let counters = Arc::new(BatchCounters::default());
+        tokio::spawn(run(pool, queue, counters.clone()));
+        Self { jobs, counters }
+    }
+
+    pub fn counts(&self) -> WriteBatches {
+        self.counters.read()
     }
 
     /// Runs `work` in the next batch; answers once that batch committed.
@@ -71,7 +78,7 @@ impl GroupCommit {
     }
 }
 
-async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>, counters: Arc<BatchCounters>) {
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -80,6 +87,8 @@ async fn run(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        counters.record(jobs.len());
+        crate::telemetry::store_write_batch("group_commit", jobs.len());
         let mut finishes = Vec::with_capacity(jobs.len());
         let outcome = run_batch(&pool, jobs, &mut finishes).await;
         if let Err(error) = &outcome {

@@ -2,7 +2,9 @@
 //! SQLite (the embedded default). Both run the same SQL (see `sql.rs`) and the same conformance
 //! suite (`tests/store_conformance.rs`).
 
+mod batcher;
 mod group_commit;
+mod pg_order_batches;
 mod postgres;
 mod records;
 mod sql;
@@ -19,6 +21,13 @@ pub use records::*;
 pub use sqlite::SqliteStore;
 
 use crate::domain::OrderStatus;
+
+/// Writes and the batches that carried them, counted since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteBatches {
+    pub writes: u64,
+    pub batches: u64,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -140,6 +149,9 @@ pub trait GovernanceStore {
 #[async_trait]
 pub trait Store: GovernanceStore + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
+    /// How many writes went through this store's batching and in how many batches (each one
+    /// transaction and one commit): SQLite's group commit, Postgres's order writes.
+    fn write_batches(&self) -> WriteBatches;
     async fn ping(&self) -> Result<(), StoreError>;
 
     async fn insert_project(&self, project: &ProjectRecord) -> Result<(), StoreError>;

@@ -2,7 +2,7 @@
 
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 
-use super::{group_commit::BoxFuture, StoreError};
+use super::{group_commit::BoxFuture, pg_order_batches::OrderBatches, StoreError};
 
 /// How long start-up waits for the database's first answer.
 const FIRST_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -56,6 +56,8 @@ async fn first_connection(url: &str) -> Result<(), StoreError> {
 pub struct PgStore {
     read: PgPool,
     write: PgPool,
+    /// The order writes, gathered into shared statements and commits.
+    batches: OrderBatches,
 }
 
 impl PgStore {
@@ -74,14 +76,15 @@ impl PgStore {
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(Self {
             read: pool.clone(),
+            batches: OrderBatches::start(pool.clone(), order_from_row),
             write: pool,
         })
     }
 }
 
 impl PgStore {
-    /// Runs `work` in a transaction of its own. Postgres already shares one WAL flush among
-    /// concurrent commits, so writes need no batching here.
+    /// Runs `work` in a transaction of its own. The order writes, the busiest, are batched
+    /// instead (`pg_order_batches.rs`); the rest are rare enough to commit alone.
     async fn write_tx<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -96,6 +99,10 @@ impl PgStore {
     }
 
     /// Runs a single statement, which Postgres commits by itself (no BEGIN/COMMIT round trips).
+    fn batch_counts(&self) -> super::WriteBatches {
+        self.batches.counts()
+    }
+
     async fn write_one<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -115,7 +122,7 @@ super::sql::impl_sql_store!(
     backend = "postgres",
     skip_locked = "FOR UPDATE SKIP LOCKED",
     pending_by_order = "",
-    order_writes = order_writes_in_one_statement
+    order_writes = order_writes_in_batches
 );
 
 super::sql_governance::impl_governance_store!(PgStore, sqlx::postgres::PgRow);

@@ -90,7 +90,7 @@ macro_rules! impl_sql_store {
 
         use crate::domain::{AssessmentResult, OrderRequest, OrderStatus};
         use crate::store::sql::{
-            parse_delivery_status, parse_status, DELIVERY_COLUMNS, DUE_POLLS, INSERT_ORDER, KEEP_DUE_POLL, NEWER_EXISTS, ORDER_COLUMNS, UPDATE_ORDER,
+            parse_delivery_status, parse_status, DELIVERY_COLUMNS, DUE_POLLS, NEWER_EXISTS, ORDER_COLUMNS,
         };
         use crate::store::*;
 
@@ -208,47 +208,6 @@ macro_rules! impl_sql_store {
             })
         }
 
-        type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
-
-        /// `$1`–`$19` of `INSERT_ORDER`.
-        fn bind_new_order<'q>(query: Query<'q>, o: &'q OrderRecord) -> Query<'q> {
-            query
-                .bind(o.id)
-                .bind(o.project_id)
-                .bind(o.account_id)
-                .bind(&o.provider)
-                .bind(&o.client_key)
-                .bind(&o.request_hash)
-                .bind(o.status.as_str())
-                .bind(&o.package_id)
-                .bind(&o.candidate_email)
-                .bind(&o.remote_id)
-                .bind(&o.test_url)
-                .bind(&o.results_update_url)
-                .bind(Json(&o.request))
-                .bind(Json(&o.provider_data))
-                .bind(o.result.as_ref().map(Json))
-                .bind(&o.failure_reason)
-                .bind(o.created_at)
-                .bind(o.updated_at)
-                .bind(&o.callback_token_hash)
-        }
-
-        /// `$1`–`$10` of `UPDATE_ORDER`.
-        fn bind_order_change<'q>(query: Query<'q>, id: Uuid, expected: OrderStatus, c: &'q OrderChange) -> Query<'q> {
-            query
-                .bind(id)
-                .bind(expected.as_str())
-                .bind(c.status.as_str())
-                .bind(&c.remote_id)
-                .bind(&c.test_url)
-                .bind(c.provider_data.as_ref().map(Json))
-                .bind(c.result.as_ref().map(Json))
-                .bind(&c.failure_reason)
-                .bind(c.next_poll_at)
-                .bind(c.at)
-        }
-
         /// The order an account already has under `client_key` (the loser of an insert race).
         async fn existing_order<'e>(
             executor: impl sqlx::Executor<'e, Database = $db>,
@@ -271,6 +230,10 @@ macro_rules! impl_sql_store {
         impl Store for $store {
             fn backend(&self) -> &'static str {
                 $backend
+            }
+
+            fn write_batches(&self) -> WriteBatches {
+                self.batch_counts()
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
@@ -786,6 +749,49 @@ pub(super) use impl_sql_store;
 /// `WITH` (SQLite, where `write_tx` batches them into a group commit anyway).
 macro_rules! order_writes_in_transactions {
     ($store:ident, $db:ty) => {
+        use crate::store::sql::{INSERT_ORDER, KEEP_DUE_POLL, UPDATE_ORDER};
+
+        type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+
+        /// `$1`–`$19` of `INSERT_ORDER`.
+        fn bind_new_order<'q>(query: Query<'q>, o: &'q OrderRecord) -> Query<'q> {
+            query
+                .bind(o.id)
+                .bind(o.project_id)
+                .bind(o.account_id)
+                .bind(&o.provider)
+                .bind(&o.client_key)
+                .bind(&o.request_hash)
+                .bind(o.status.as_str())
+                .bind(&o.package_id)
+                .bind(&o.candidate_email)
+                .bind(&o.remote_id)
+                .bind(&o.test_url)
+                .bind(&o.results_update_url)
+                .bind(Json(&o.request))
+                .bind(Json(&o.provider_data))
+                .bind(o.result.as_ref().map(Json))
+                .bind(&o.failure_reason)
+                .bind(o.created_at)
+                .bind(o.updated_at)
+                .bind(&o.callback_token_hash)
+        }
+
+        /// `$1`–`$10` of `UPDATE_ORDER`.
+        fn bind_order_change<'q>(query: Query<'q>, id: Uuid, expected: OrderStatus, c: &'q OrderChange) -> Query<'q> {
+            query
+                .bind(id)
+                .bind(expected.as_str())
+                .bind(c.status.as_str())
+                .bind(&c.remote_id)
+                .bind(&c.test_url)
+                .bind(c.provider_data.as_ref().map(Json))
+                .bind(c.result.as_ref().map(Json))
+                .bind(&c.failure_reason)
+                .bind(c.next_poll_at)
+                .bind(c.at)
+        }
+
         async fn insert_event(
             conn: &mut <$db as sqlx::Database>::Connection,
             order_id: Uuid,
@@ -896,83 +902,26 @@ macro_rules! order_writes_in_transactions {
 
 pub(super) use order_writes_in_transactions;
 
-/// Order writes as one statement each (Postgres): the order row, its event and its delivery are
-/// written by data-modifying `WITH` clauses of a single autocommitted statement, so a change costs
-/// one round trip and one commit instead of BEGIN, three or four statements and COMMIT. The
-/// clauses share one snapshot: the superseding UPDATE cannot see the delivery inserted beside it.
-macro_rules! order_writes_in_one_statement {
+/// Order writes in batches (Postgres, `pg_order_batches.rs`): concurrent new orders share one
+/// statement and one commit, and so do concurrent order changes.
+macro_rules! order_writes_in_batches {
     ($store:ident, $db:ty) => {
         use crate::store::sql::ORDER_ROW_COLUMNS;
 
         async fn write_new_order(store: &$store, o: &OrderRecord, event: &NewEvent) -> Result<InsertOrder, StoreError> {
-            // Clauses for work a write does not have are left out rather than skipped by a
-            // condition: Postgres sets up every clause of a statement each time it runs it.
-            let new_poll = match o.next_poll_at {
-                Some(_) => ", new_poll AS (INSERT INTO order_polls (order_id, due_at) SELECT id, $22 FROM new_order)",
-                None => "",
-            };
-            let inserted: i64 = bind_new_order(
-                sqlx::query(&format!(
-                    "WITH new_order AS ({INSERT_ORDER} RETURNING id), \
-                     new_event AS (INSERT INTO order_events (order_id, at, from_status, to_status, message, data) \
-                       SELECT id, $17, NULL, $7, $20, $21 FROM new_order){new_poll} \
-                     SELECT count(*) FROM new_order"
-                )),
-                o,
-            )
-            .bind(&event.message)
-            .bind(Json(&event.data))
-            .bind(o.next_poll_at)
-            .fetch_one(&store.write)
-            .await?
-            .try_get(0)?;
-            if inserted == 1 {
-                return Ok(InsertOrder::Inserted(o.clone()));
+            match store.batches.insert(o.clone(), event.clone()).await? {
+                Some(inserted) => Ok(InsertOrder::Inserted(inserted)),
+                None => Ok(InsertOrder::Existing(existing_order(&store.write, o.account_id, &o.client_key).await?)),
             }
-            Ok(InsertOrder::Existing(existing_order(&store.write, o.account_id, &o.client_key).await?))
         }
 
         async fn write_order_change(store: &$store, id: Uuid, expected: OrderStatus, c: &OrderChange) -> Result<Option<OrderRecord>, StoreError> {
-            let delivery = c.delivery.as_ref();
-            let new_delivery = match delivery {
-                Some(_) => ", superseded AS (UPDATE deliveries SET status = 'superseded', next_attempt_at = NULL, \
-                       updated_at = $10 WHERE EXISTS (SELECT 1 FROM changed) AND order_id = $1 \
-                       AND status = 'pending' AND (locked_until IS NULL OR locked_until < $10)), \
-                     new_delivery AS (INSERT INTO deliveries (id, order_id, project_id, url, body, status, attempts, \
-                       next_attempt_at, locked_until, last_error, created_at, updated_at, delivered_at) \
-                       SELECT $13, id, project_id, $14, $15, 'pending', 0, $10, NULL, NULL, $10, $10, NULL FROM changed)",
-                None => "",
-            };
-            let (poll, next_poll_at) = match c.next_poll_at {
-                Some(_) => (
-                    format!(", poll_set AS (INSERT INTO order_polls (order_id, due_at) SELECT id, $9 FROM changed {KEEP_DUE_POLL} RETURNING due_at)"),
-                    "(SELECT due_at FROM poll_set)",
-                ),
-                None => (
-                    ", poll_unset AS (DELETE FROM order_polls WHERE order_id IN (SELECT id FROM changed))".to_string(),
-                    "CAST(NULL AS timestamptz)",
-                ),
-            };
-            bind_order_change(
-                sqlx::query(&format!(
-                    "WITH changed AS ({UPDATE_ORDER} RETURNING {ORDER_ROW_COLUMNS}), \
-                     new_event AS (INSERT INTO order_events (order_id, at, from_status, to_status, message, data) \
-                       SELECT id, $10, $2, $3, $11, $12 FROM changed){new_delivery}{poll} \
-                     SELECT {ORDER_ROW_COLUMNS}, {next_poll_at} AS next_poll_at FROM changed"
-                )),
-                id,
-                expected,
-                c,
-            )
-            .bind(&c.event.message)
-            .bind(Json(&c.event.data))
-            .bind(delivery.map(|d| d.id))
-            .bind(delivery.map(|d| d.url.as_str()))
-            .bind(delivery.map(|d| d.body.as_str()))
-            .fetch_optional(&store.write)
-            .await?
-            .map(|row| order_from(&row))
-            .transpose()
+            store.batches.change(id, expected, c.clone()).await
+        }
+
+        /// How the batched writes read a changed order's row.
+        fn order_from_row(row: &sqlx::postgres::PgRow) -> Result<OrderRecord, StoreError> {
+            order_from(row)
         }
 
         /// Claims due polls and returns the claimed orders in one statement; rows another worker
@@ -997,4 +946,4 @@ macro_rules! order_writes_in_one_statement {
     };
 }
 
-pub(super) use order_writes_in_one_statement;
+pub(super) use order_writes_in_batches;

@@ -57,6 +57,10 @@ impl SqliteStore {
         })
     }
 
+    fn batch_counts(&self) -> super::WriteBatches {
+        self.group.counts()
+    }
+
     /// Runs `work` in the next group-committed transaction (see `group_commit`).
     async fn write_tx<T, F>(&self, work: F) -> Result<T, StoreError>
     where

@@ -378,6 +378,29 @@ pub async fn count_rows(db: &TestDb, table: &str) -> i64 {
     }
 }
 
+/// The status of the order with client key `key`, read straight from the database on a
+/// connection of its own: what is committed, whatever the app holds.
+pub async fn order_status_by_key(db: &TestDb, key: &str) -> Option<String> {
+    let sql = "SELECT status FROM orders WHERE client_key = $1";
+    if db.backend == "postgres" {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+        let status = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_optional(&pool)
+            .await;
+        pool.close().await;
+        status.expect("read the order")
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("connect");
+        let status = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_optional(&pool)
+            .await;
+        pool.close().await;
+        status.expect("read the order")
+    }
+}
+
 /// Moves an order's last change back to `at`, straight in the database: how a test makes an order
 /// closed long ago without waiting.
 pub async fn set_order_updated_at(db: &TestDb, order_id: &str, at: chrono::DateTime<chrono::Utc>) {
