@@ -190,52 +190,88 @@ async fn postgres_killed_and_restarted_while_orders_flow() {
         .await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let flowing = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let flow = {
-        let (seen, flowing) = (seen.clone(), flowing.clone());
-        let (url, key, account, receiver) = (
-            gateway.url.clone(),
-            tenant.api_key.clone(),
-            tenant.account_id.clone(),
-            format!("{}/results", receiver.uri()),
-        );
-        tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap();
-            let mut i = 0;
-            while flowing.load(std::sync::atomic::Ordering::SeqCst) {
-                i += 1;
-                let mut body = stackone_order(
-                    &format!("flow-{i}"),
-                    &format!("c{i}@example.com"),
-                    "sandbox-coding",
-                );
-                body["results_update_url"] = json!(receiver);
-                let sent = Instant::now();
-                let response = client
-                    .post(format!("{url}/unified/ats/assessments/orders"))
-                    .basic_auth(&key, Some(""))
-                    .header("x-account-id", &account)
-                    .json(&body)
-                    .send()
-                    .await
+    // Four clients, so that orders are sent all through the outage even while some wait for a
+    // connection (up to the pool's 3 s).
+    let flows: Vec<_> = (0..4)
+        .map(|flow| {
+            let (seen, flowing) = (seen.clone(), flowing.clone());
+            let (url, key, account, receiver) = (
+                gateway.url.clone(),
+                tenant.api_key.clone(),
+                tenant.account_id.clone(),
+                format!("{}/results", receiver.uri()),
+            );
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .no_proxy()
+                    .timeout(Duration::from_secs(30))
+                    .build()
                     .unwrap();
-                let status = response.status();
-                let answer: Value = response.json().await.unwrap_or(Value::Null);
-                seen.lock()
-                    .unwrap()
-                    .answered
-                    .push((sent, status, sent.elapsed(), answer));
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+                let mut i = 0;
+                while flowing.load(std::sync::atomic::Ordering::SeqCst) {
+                    i += 1;
+                    let mut body = stackone_order(
+                        &format!("flow-{flow}-{i}"),
+                        &format!("c{flow}-{i}@example.com"),
+                        "sandbox-coding",
+                    );
+                    body["results_update_url"] = json!(receiver);
+                    let sent = Instant::now();
+                    let response = client
+                        .post(format!("{url}/unified/ats/assessments/orders"))
+                        .basic_auth(&key, Some(""))
+                        .header("x-account-id", &account)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status();
+                    let answer: Value = response.json().await.unwrap_or(Value::Null);
+                    seen.lock()
+                        .unwrap()
+                        .answered
+                        .push((sent, status, sent.elapsed(), answer));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
         })
-    };
+        .collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     server.kill();
     let killed = Instant::now();
+    // One more order, sent well into the outage while the clients above may all be waiting for
+    // a connection: it too is answered 503 within the bound.
+    let late = {
+        let (seen, url, key, account) = (
+            seen.clone(),
+            gateway.url.clone(),
+            tenant.api_key.clone(),
+            tenant.account_id.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let sent = Instant::now();
+            let response = reqwest::Client::new()
+                .post(format!("{url}/unified/ats/assessments/orders"))
+                .basic_auth(&key, Some(""))
+                .header("x-account-id", &account)
+                .json(&stackone_order(
+                    "late",
+                    "late@example.com",
+                    "sandbox-coding",
+                ))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            seen.lock()
+                .unwrap()
+                .answered
+                .push((sent, status, sent.elapsed(), answer));
+        })
+    };
     tokio::time::sleep(Duration::from_secs(1)).await;
     let ready = gateway
         .client
@@ -251,7 +287,10 @@ async fn postgres_killed_and_restarted_while_orders_flow() {
     server.start();
     tokio::time::sleep(Duration::from_secs(6)).await;
     flowing.store(false, std::sync::atomic::Ordering::SeqCst);
-    flow.await.unwrap();
+    for flow in flows {
+        flow.await.unwrap();
+    }
+    late.await.unwrap();
 
     let answered = std::mem::take(&mut seen.lock().unwrap().answered);
     let during: Vec<_> = answered

@@ -1,7 +1,9 @@
 //! Gathers concurrent writes of one kind into batches for Postgres, where each batch is one
-//! statement and one commit (`pg_order_batches.rs`). There is no timer: a write that finds a free
-//! slot runs at once, alone if nothing else is waiting, so a lone client never waits for company.
-//! Writes gather only while every slot is busy, and the window is the time a batch in flight takes.
+//! statement and one commit (`pg_order_batches.rs`). There is no timer and no dispatching task: a
+//! write that finds a free slot and nothing else waiting runs at once on its caller's own task, as
+//! an unbatched write would, so a lone client neither waits for company nor pays a hand-over
+//! between threads. Writes gather only while every slot is busy; the window is the time a batch in
+//! flight takes, and whichever batch ends first takes everything that gathered meanwhile.
 //!
 //! Within one batch no two writes share a key (an order's id for changes): one statement cannot
 //! apply two changes to one row in order, so the later one goes to the next batch.
@@ -12,11 +14,11 @@ use std::{
     pin::Pin,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
 };
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::{StoreError, WriteBatches};
@@ -51,100 +53,161 @@ impl BatchCounters {
 pub trait BatchJob: Send + 'static {
     /// Writes with the same key never share a batch.
     fn key(&self) -> Option<Uuid>;
-    /// Answers the caller when the batch could not run at all (the batcher stopped).
-    fn abandon(self, error: StoreError);
+    /// Answers the write with `error` without running it.
+    fn fail(self, error: StoreError);
 }
 
+/// Runs a batch and answers every write of it; says why when the database was unavailable.
+type Run<J> = Box<dyn Fn(Vec<J>) -> BoxFuture<Option<String>> + Send + Sync>;
+
 pub struct Batcher<J> {
-    jobs: mpsc::UnboundedSender<J>,
+    inner: Arc<Inner<J>>,
 }
 
 impl<J> Clone for Batcher<J> {
     fn clone(&self) -> Self {
         Self {
-            jobs: self.jobs.clone(),
+            inner: self.inner.clone(),
         }
     }
+}
+
+struct Inner<J> {
+    kind: &'static str,
+    /// Writes not yet in a batch, oldest first, each with its number.
+    waiting: Mutex<VecDeque<(u64, J)>>,
+    next: AtomicU64,
+    slots: Arc<Semaphore>,
+    counters: Arc<BatchCounters>,
+    run: Run<J>,
 }
 
 impl<J: BatchJob> Batcher<J> {
-    /// Starts the task that forms batches and runs at most `slots` of them at once with `run`,
-    /// which answers every job of its batch.
-    pub fn start<R>(kind: &'static str, slots: usize, counters: Arc<BatchCounters>, run: R) -> Self
+    /// A batcher running at most `slots` batches at once with `run`.
+    pub fn new<R>(kind: &'static str, slots: usize, counters: Arc<BatchCounters>, run: R) -> Self
     where
-        R: Fn(Vec<J>) -> BoxFuture<()> + Send + Sync + 'static,
+        R: Fn(Vec<J>) -> BoxFuture<Option<String>> + Send + Sync + 'static,
     {
-        let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(dispatch(
-            kind,
-            queue,
-            Arc::new(Semaphore::new(slots)),
-            counters,
-            run,
-        ));
-        Self { jobs }
+        Self {
+            inner: Arc::new(Inner {
+                kind,
+                waiting: Mutex::new(VecDeque::new()),
+                next: AtomicU64::new(0),
+                slots: Arc::new(Semaphore::new(slots)),
+                counters,
+                run: Box::new(run),
+            }),
+        }
     }
 
-    /// Queues `job`; its answer comes through the job's own reply channel.
-    pub fn submit(&self, job: J) {
-        if let Err(mpsc::error::SendError(job)) = self.jobs.send(job) {
-            job.abandon(StoreError::NotCommitted(
-                "the write batcher has stopped".into(),
-            ));
+    /// Queues `job` and, when a slot is free, runs the next batch. Returns once the job is in
+    /// a batch's hands or waiting for a slot; its answer comes through the job's own channel.
+    pub async fn write(&self, job: J) {
+        let seq = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        self.inner.lock().push_back((seq, job));
+        let Some(slot) = Slot::take(&self.inner) else {
+            // Every slot is busy; the first to end takes this write along.
+            return;
+        };
+        let batch = take_batch(&mut self.inner.lock());
+        if batch.is_empty() {
+            return;
+        }
+        let alone = batch.len() == 1 && batch[0].0 == seq;
+        let work = Inner::start(&self.inner, batch);
+        if alone {
+            // Only this caller's write: it may run on this task, which a dropped request
+            // cancels, since it cancels no one else's.
+            work.await;
+            drop(slot);
+        } else {
+            tokio::spawn(async move {
+                work.await;
+                drop(slot);
+            });
         }
     }
 }
 
-async fn dispatch<J: BatchJob, R>(
-    kind: &'static str,
-    mut queue: mpsc::UnboundedReceiver<J>,
-    slots: Arc<Semaphore>,
-    counters: Arc<BatchCounters>,
-    run: R,
-) where
-    R: Fn(Vec<J>) -> BoxFuture<()> + Send + Sync + 'static,
-{
-    let mut waiting: VecDeque<J> = VecDeque::new();
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
+impl<J: BatchJob> Inner<J> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, J)>> {
+        // A panic while the queue was held cannot leave it half-changed (push and take only).
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The batch's work. When the database turns out to be unavailable, the writes that gathered
+    /// meanwhile are answered at once with the same cause rather than each waiting for a
+    /// connection in turn, so no request waits longer in an outage than an unbatched one.
+    fn start(inner: &Arc<Self>, batch: Vec<(u64, J)>) -> BoxFuture<()> {
+        inner.counters.record(batch.len());
+        crate::telemetry::store_write_batch(inner.kind, batch.len());
+        let work = (inner.run)(batch.into_iter().map(|(_, job)| job).collect());
+        let inner = inner.clone();
+        Box::pin(async move {
+            let Some(reason) = work.await else {
+                return;
+            };
+            let waiting: Vec<(u64, J)> = inner.lock().drain(..).collect();
+            for (_, job) in waiting {
+                job.fail(StoreError::NotCommitted(reason.clone()));
+            }
+        })
+    }
+}
+
+/// A batch slot; when it is given back, writes that gathered meanwhile get a batch of their own.
+struct Slot<J: BatchJob> {
+    permit: Option<OwnedSemaphorePermit>,
+    inner: Arc<Inner<J>>,
+}
+
+impl<J: BatchJob> Slot<J> {
+    fn take(inner: &Arc<Inner<J>>) -> Option<Self> {
+        let permit = inner.slots.clone().try_acquire_owned().ok()?;
+        Some(Self {
+            permit: Some(permit),
+            inner: inner.clone(),
+        })
+    }
+}
+
+impl<J: BatchJob> Drop for Slot<J> {
+    fn drop(&mut self) {
+        // The slot is free before the queue is looked at: a write queued after this look found
+        // the slot free itself.
+        drop(self.permit.take());
+        if self.inner.lock().is_empty() {
             return;
-        };
-        if waiting.is_empty() {
-            match queue.recv().await {
-                Some(job) => waiting.push_back(job),
-                None => return,
-            }
         }
-        while waiting.len() < 4 * MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => waiting.push_back(job),
-                Err(_) => break,
-            }
-        }
-        let batch = take_batch(&mut waiting);
-        counters.record(batch.len());
-        crate::telemetry::store_write_batch(kind, batch.len());
-        let work = run(batch);
+        let inner = self.inner.clone();
         tokio::spawn(async move {
-            work.await;
+            let Some(slot) = Slot::take(&inner) else {
+                return;
+            };
+            let batch = take_batch(&mut inner.lock());
+            if !batch.is_empty() {
+                Inner::start(&inner, batch).await;
+            }
             drop(slot);
         });
     }
 }
 
 /// The oldest waiting writes, at most `MAX_BATCH`, no two with one key; the rest keep their order.
-fn take_batch<J: BatchJob>(waiting: &mut VecDeque<J>) -> Vec<J> {
+fn take_batch<J: BatchJob>(waiting: &mut VecDeque<(u64, J)>) -> Vec<(u64, J)> {
     let mut batch = Vec::with_capacity(waiting.len().min(MAX_BATCH));
     let mut keys = HashSet::new();
     let mut later = VecDeque::new();
-    while let Some(job) = waiting.pop_front() {
+    while let Some(queued) = waiting.pop_front() {
         if batch.len() == MAX_BATCH {
-            later.push_back(job);
+            later.push_back(queued);
             continue;
         }
-        match job.key() {
-            Some(key) if !keys.insert(key) => later.push_back(job),
-            _ => batch.push(job),
+        match queued.1.key() {
+            Some(key) if !keys.insert(key) => later.push_back(queued),
+            _ => batch.push(queued),
         }
     }
     *waiting = later;
@@ -155,39 +218,39 @@ fn take_batch<J: BatchJob>(waiting: &mut VecDeque<J>) -> Vec<J> {
 mod tests {
     use super::*;
 
-    struct Job(Option<Uuid>, usize);
+    struct Job(Option<Uuid>);
 
     impl BatchJob for Job {
         fn key(&self) -> Option<Uuid> {
             self.0
         }
-        fn abandon(self, _: StoreError) {}
+        fn fail(self, _: StoreError) {}
+    }
+
+    fn queue(keys: &[Option<Uuid>]) -> VecDeque<(u64, Job)> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| (i as u64, Job(*k)))
+            .collect()
     }
 
     #[test]
     fn a_batch_takes_one_write_per_key_and_keeps_the_rest_in_order() {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let mut waiting: VecDeque<Job> = [
-            Job(Some(a), 0),
-            Job(Some(a), 1),
-            Job(None, 2),
-            Job(Some(b), 3),
-            Job(Some(a), 4),
-        ]
-        .into();
-        let batch: Vec<usize> = take_batch(&mut waiting).iter().map(|j| j.1).collect();
+        let mut waiting = queue(&[Some(a), Some(a), None, Some(b), Some(a)]);
+        let batch: Vec<u64> = take_batch(&mut waiting).iter().map(|j| j.0).collect();
         assert_eq!(batch, vec![0, 2, 3]);
-        let rest: Vec<usize> = waiting.iter().map(|j| j.1).collect();
+        let rest: Vec<u64> = waiting.iter().map(|j| j.0).collect();
         assert_eq!(rest, vec![1, 4]);
-        let next: Vec<usize> = take_batch(&mut waiting).iter().map(|j| j.1).collect();
+        let next: Vec<u64> = take_batch(&mut waiting).iter().map(|j| j.0).collect();
         assert_eq!(next, vec![1]);
     }
 
     #[test]
     fn a_batch_holds_at_most_max_batch_writes() {
-        let mut waiting: VecDeque<Job> = (0..MAX_BATCH + 5).map(|i| Job(None, i)).collect();
+        let mut waiting = queue(&[None; MAX_BATCH + 5]);
         assert_eq!(take_batch(&mut waiting).len(), MAX_BATCH);
         assert_eq!(waiting.len(), 5);
-        assert_eq!(waiting.front().map(|j| j.1), Some(MAX_BATCH));
+        assert_eq!(waiting.front().map(|j| j.0), Some(MAX_BATCH as u64));
     }
 }

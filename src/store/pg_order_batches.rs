@@ -24,9 +24,10 @@ use super::{
 };
 use crate::domain::OrderStatus;
 
-/// Batches of one kind running at once. More slots answer sooner when the server has cores to
-/// spare; fewer gather bigger batches (less CPU per order) when it has not.
-const SLOTS: usize = 4;
+/// Batches of one kind running at once. Fewer slots gather bigger batches (less CPU per order):
+/// on the benchmark machine one slot carried the most orders and four the fewest. Two keep
+/// order writes moving while one batch waits for a row lock held elsewhere.
+const SLOTS: usize = 2;
 
 /// Reads an order row the way the rest of the store does.
 pub type OrderFromRow = fn(&PgRow) -> Result<OrderRecord, StoreError>;
@@ -52,7 +53,7 @@ impl BatchJob for NewOrderJob {
     fn key(&self) -> Option<Uuid> {
         None
     }
-    fn abandon(self, error: StoreError) {
+    fn fail(self, error: StoreError) {
         let _ = self.reply.send(Err(error));
     }
 }
@@ -61,7 +62,7 @@ impl BatchJob for ChangeJob {
     fn key(&self) -> Option<Uuid> {
         Some(self.id)
     }
-    fn abandon(self, error: StoreError) {
+    fn fail(self, error: StoreError) {
         let _ = self.reply.send(Err(error));
     }
 }
@@ -74,14 +75,17 @@ pub struct OrderBatches {
 }
 
 impl OrderBatches {
+    /// Connections the batches need at most: one per slot of each kind.
+    pub const CONNECTIONS: u32 = 2 * SLOTS as u32;
+
     pub fn start(pool: PgPool, order_from: OrderFromRow) -> Self {
         let counters = Arc::new(BatchCounters::default());
         let insert_pool = pool.clone();
-        let inserts = Batcher::start("order_insert", SLOTS, counters.clone(), move |jobs| {
-            Box::pin(run_inserts(insert_pool.clone(), jobs)) as BoxFuture<()>
+        let inserts = Batcher::new("order_insert", SLOTS, counters.clone(), move |jobs| {
+            Box::pin(run_inserts(insert_pool.clone(), jobs)) as BoxFuture<Option<String>>
         });
-        let changes = Batcher::start("order_change", SLOTS, counters.clone(), move |jobs| {
-            Box::pin(run_changes(pool.clone(), order_from, jobs)) as BoxFuture<()>
+        let changes = Batcher::new("order_change", SLOTS, counters.clone(), move |jobs| {
+            Box::pin(run_changes(pool.clone(), order_from, jobs)) as BoxFuture<Option<String>>
         });
         Self {
             inserts,
@@ -96,11 +100,13 @@ impl OrderBatches {
         event: NewEvent,
     ) -> Result<Option<OrderRecord>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.inserts.submit(NewOrderJob {
-            order,
-            event,
-            reply,
-        });
+        self.inserts
+            .write(NewOrderJob {
+                order,
+                event,
+                reply,
+            })
+            .await;
         answer.await.map_err(|_| lost())?
     }
 
@@ -111,12 +117,14 @@ impl OrderBatches {
         change: OrderChange,
     ) -> Result<Option<OrderRecord>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.changes.submit(ChangeJob {
-            id,
-            expected,
-            change,
-            reply,
-        });
+        self.changes
+            .write(ChangeJob {
+                id,
+                expected,
+                change,
+                reply,
+            })
+            .await;
         answer.await.map_err(|_| lost())?
     }
 
@@ -137,8 +145,13 @@ fn refused_by_database(error: &StoreError) -> bool {
 }
 
 /// Gives each caller of a failed batch the error: the first gets it as it is, the others a
-/// copy, which the API answers the same way (503 when the database is unavailable).
-fn fail_all<T>(replies: Vec<oneshot::Sender<Result<T, StoreError>>>, error: StoreError) {
+/// copy, which the API answers the same way (503 when the database is unavailable). Returns why
+/// the database is unavailable, if that is the cause.
+fn fail_all<T>(
+    replies: Vec<oneshot::Sender<Result<T, StoreError>>>,
+    error: StoreError,
+) -> Option<String> {
+    let unavailable = error.unavailable();
     let text = error.to_string();
     let mut error = Some(error);
     for reply in replies {
@@ -147,16 +160,20 @@ fn fail_all<T>(replies: Vec<oneshot::Sender<Result<T, StoreError>>>, error: Stor
             .unwrap_or_else(|| StoreError::NotCommitted(text.clone()));
         let _ = reply.send(Err(error));
     }
+    unavailable
 }
 
-async fn run_inserts(pool: PgPool, mut jobs: Vec<NewOrderJob>) {
+async fn run_inserts(pool: PgPool, mut jobs: Vec<NewOrderJob>) -> Option<String> {
     // One order of insertion for every batch, so two batches racing for the same client keys
     // wait for each other in the same order instead of deadlocking.
     jobs.sort_by(|a, b| {
         (a.order.account_id, &a.order.client_key).cmp(&(b.order.account_id, &b.order.client_key))
     });
     match insert_orders(&pool, &jobs).await {
-        Ok(inserted) => answer_inserts(jobs, &inserted),
+        Ok(inserted) => {
+            answer_inserts(jobs, &inserted);
+            None
+        }
         Err(error) if jobs.len() > 1 && refused_by_database(&error) => {
             for job in jobs {
                 let outcome = insert_orders(&pool, std::slice::from_ref(&job)).await;
@@ -164,6 +181,7 @@ async fn run_inserts(pool: PgPool, mut jobs: Vec<NewOrderJob>) {
                     outcome.map(|inserted| inserted.contains(&job.order.id).then_some(job.order)),
                 );
             }
+            None
         }
         Err(error) => fail_all(jobs.into_iter().map(|j| j.reply).collect(), error),
     }
@@ -270,11 +288,18 @@ async fn insert_orders(pool: &PgPool, jobs: &[NewOrderJob]) -> Result<Vec<Uuid>,
         .collect()
 }
 
-async fn run_changes(pool: PgPool, order_from: OrderFromRow, mut jobs: Vec<ChangeJob>) {
+async fn run_changes(
+    pool: PgPool,
+    order_from: OrderFromRow,
+    mut jobs: Vec<ChangeJob>,
+) -> Option<String> {
     // Rows are locked in id order in every batch, so two batches wait instead of deadlocking.
     jobs.sort_by_key(|j| j.id);
     match change_orders(&pool, order_from, &jobs).await {
-        Ok(changed) => answer_changes(jobs, changed),
+        Ok(changed) => {
+            answer_changes(jobs, changed);
+            None
+        }
         Err(error) if jobs.len() > 1 && refused_by_database(&error) => {
             for job in jobs {
                 let outcome = change_orders(&pool, order_from, std::slice::from_ref(&job)).await;
@@ -282,6 +307,7 @@ async fn run_changes(pool: PgPool, order_from: OrderFromRow, mut jobs: Vec<Chang
                     .reply
                     .send(outcome.map(|changed| changed.into_iter().next()));
             }
+            None
         }
         Err(error) => fail_all(jobs.into_iter().map(|j| j.reply).collect(), error),
     }
@@ -366,7 +392,10 @@ async fn change_orders(
 }
 
 /// The change statement for a batch; clauses for work no change of the batch has are left out,
-/// since Postgres sets up every clause of a statement each time it runs it.
+/// since Postgres sets up every clause of a statement each time it runs it. Each large table is
+/// reached through `= ANY($1)` (the batch's order ids) besides the join: the planner cannot see
+/// into the `input` rows, and on a table not yet analyzed it otherwise picks a sequential scan
+/// of `orders` for every batch, whose cost grows with the table.
 fn change_statement(deliveries: bool, polls_set: bool, polls_unset: bool) -> String {
     let returned: Vec<String> = ORDER_ROW_COLUMNS
         .split(", ")
@@ -378,7 +407,8 @@ fn change_statement(deliveries: bool, polls_set: bool, polls_unset: bool) -> Str
         clauses.push_str(
             ", superseded AS (UPDATE deliveries d SET status = 'superseded', next_attempt_at = NULL, \
                updated_at = i.at FROM changed c JOIN input i ON i.id = c.id \
-               WHERE i.delivery_id IS NOT NULL AND d.order_id = c.id AND d.status = 'pending' \
+               WHERE d.order_id = ANY($1) AND i.delivery_id IS NOT NULL AND d.order_id = c.id \
+               AND d.status = 'pending' \
                AND (d.locked_until IS NULL OR d.locked_until < i.at)), \
              new_delivery AS (INSERT INTO deliveries (id, order_id, project_id, url, body, status, \
                attempts, next_attempt_at, locked_until, last_error, created_at, updated_at, delivered_at) \
@@ -402,7 +432,7 @@ fn change_statement(deliveries: bool, polls_set: bool, polls_unset: bool) -> Str
     }
     if polls_unset {
         clauses.push_str(
-            ", poll_unset AS (DELETE FROM order_polls WHERE order_id IN \
+            ", poll_unset AS (DELETE FROM order_polls WHERE order_id = ANY($1) AND order_id IN \
                (SELECT c.id FROM changed c JOIN input i ON i.id = c.id WHERE i.next_poll_at IS NULL))",
         );
     }
@@ -421,7 +451,8 @@ fn change_statement(deliveries: bool, polls_set: bool, polls_unset: bool) -> Str
            test_url = COALESCE(i.test_url, o.test_url), \
            provider_data = COALESCE(i.provider_data, o.provider_data), \
            result = COALESCE(i.result, o.result), failure_reason = i.failure_reason, updated_at = i.at \
-           FROM input i WHERE o.id = i.id AND o.status = i.expected AND o.erased_at IS NULL \
+           FROM input i WHERE o.id = ANY($1) AND o.id = i.id AND o.status = i.expected \
+           AND o.erased_at IS NULL \
            RETURNING {returned}), \
          new_event AS (INSERT INTO order_events (order_id, at, from_status, to_status, message, data) \
            SELECT c.id, i.at, i.expected, i.status, i.message, i.data \

@@ -64,7 +64,7 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         first_connection(url).await?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(12)
             // A ping before each use would add a round trip to every query; a connection the
             // server dropped fails its one query and is replaced.
             .test_before_acquire(false)
@@ -76,10 +76,32 @@ impl PgStore {
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(Self {
             read: pool.clone(),
-            batches: OrderBatches::start(pool.clone(), order_from_row),
+            batches: OrderBatches::start(batch_pool(url).await?, order_from_row),
             write: pool,
         })
     }
+}
+
+/// The connections of the batched order writes, one per batch slot. Their statements reach each
+/// table only by key (`= ANY(<ids>)`, unique indexes), so these connections keep one generic plan
+/// per statement and never scan a table: Postgres would otherwise plan these long statements
+/// afresh for each batch (its custom plans look no costlier on paper), and a plan made while a
+/// table is new and small scans it whole, at a cost that grows with the table. Other queries keep
+/// the defaults, since some (`$1 IS NULL OR …` filters) need a plan per value.
+async fn batch_pool(url: &str) -> Result<PgPool, StoreError> {
+    use sqlx::Executor;
+    Ok(PgPoolOptions::new()
+        .max_connections(OrderBatches::CONNECTIONS)
+        .test_before_acquire(false)
+        .acquire_timeout(std::time::Duration::from_secs(3))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_lazy(url)?)
 }
 
 impl PgStore {
