@@ -81,6 +81,42 @@ async fn a_hanging_receiver_does_not_hold_up_other_projects(db: TestDb) {
     assert!(completed.elapsed() < Duration::from_secs(10));
 }
 
+/// One receiver's backlog beyond its share (3/4 of the slots) flows as its deliveries end: the
+/// worker claims again as slots free up, instead of waiting for its next idle tick (1 s) for each
+/// share's worth, which capped a lone receiver at 48 deliveries a second.
+async fn a_receiver_beyond_its_share_is_served_as_its_slots_free_up(db: TestDb) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/results"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(100)))
+        .mount(&receiver)
+        .await;
+    let url = format!("{}/results", receiver.uri());
+    let placing = TestApp::spawn_with(&db, &["--rate-limit", "0", "--run-workers", "false"]).await;
+    let tenant = placing.create_tenant().await;
+    futures::future::join_all((0..240).map(|i| {
+        let (app, tenant, url) = (&placing, &tenant, &url);
+        async move { completed_order(app, tenant, &format!("r-{i}"), url).await }
+    }))
+    .await;
+    placing.stop().await;
+
+    // 240 deliveries of 100 ms each, at most 48 at once: about half a second when slots are
+    // claimed as they free up, five seconds at 48 per idle tick.
+    let started = Instant::now();
+    let _delivering = TestApp::spawn_with(&db, &["--rate-limit", "0"]).await;
+    eventually(Duration::from_secs(20), || async {
+        let received = receiver.received_requests().await.unwrap_or_default().len();
+        (received >= 240).then_some(())
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "240 deliveries took {:?}",
+        started.elapsed()
+    );
+}
+
 fn candidature(id: u64, status: &str) -> Value {
     json!({"id": id, "testtaker_id": id + 1000, "email": format!("{id}@example.com"), "status": status,
         "avg_score": if status == "completed" { json!(81) } else { Value::Null },
@@ -231,6 +267,7 @@ async fn a_poll_longer_than_its_lease_is_cut_off_before_another_starts(db: TestD
 }
 
 on_both_databases!(
+    a_receiver_beyond_its_share_is_served_as_its_slots_free_up,
     a_hanging_receiver_does_not_hold_up_other_projects,
     a_vendor_account_whose_reads_hang_does_not_hold_up_others,
     a_poll_longer_than_its_lease_is_cut_off_before_another_starts,

@@ -4,7 +4,14 @@
 //! delivery is dead. The HTTP call is made outside any transaction; a worker that dies loses its
 //! lease and another one sends the delivery again (at least once).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
@@ -79,6 +86,8 @@ pub struct Deliverer {
     lease: Duration,
     projects: Arc<Shares<Uuid>>,
     receivers: Arc<Shares<String>>,
+    /// The last claim left deliveries due for a project or receiver at its share.
+    held_back: AtomicBool,
 }
 
 /// A claimed delivery's places in its project's and its receiver's shares.
@@ -112,6 +121,7 @@ impl Deliverer {
             secrets: Mutex::new(HashMap::new()),
             projects: Shares::new(SHARE),
             receivers: Shares::new(SHARE),
+            held_back: AtomicBool::new(false),
         }
     }
 
@@ -297,6 +307,7 @@ impl LeasedWork for Deliverer {
             url_prefix: self.receivers.full(),
             account_id: None,
         };
+        let mut held_back = skip.project_id.is_some() || skip.url_prefix.is_some();
         let claimed = self
             .gateway
             .store
@@ -316,14 +327,22 @@ impl LeasedWork for Deliverer {
             match shared {
                 Some(shared) => items.push((delivery, lease, shared)),
                 // This claim took more of one project or receiver than its share: the rest waits.
-                None => self.release((delivery.id, lease)).await,
+                None => {
+                    held_back = true;
+                    self.release((delivery.id, lease)).await
+                }
             }
         }
+        self.held_back.store(held_back, Ordering::Relaxed);
         Ok(items)
     }
 
     fn lease_of((delivery, lease, _): &Self::Item) -> Self::Lease {
         (delivery.id, *lease)
+    }
+
+    fn held_back(&self) -> bool {
+        self.held_back.load(Ordering::Relaxed)
     }
 
     async fn process(self: Arc<Self>, (delivery, lease, _shared): Self::Item) {

@@ -32,6 +32,12 @@ pub trait LeasedWork: Send + Sync + 'static {
     fn process(self: Arc<Self>, item: Self::Item) -> impl Future<Output = ()> + Send + 'static;
     /// Gives back a claim that shutdown cut short.
     fn release(&self, lease: Self::Lease) -> impl Future<Output = ()> + Send;
+    /// Whether the last claim left due work behind because a project, receiver or account was
+    /// at its share: a slot that frees up may make that work claimable, so the loop claims
+    /// again as slots free up rather than waiting for the next wake-up or tick.
+    fn held_back(&self) -> bool {
+        false
+    }
 }
 
 /// How much one worker does at once, and how it waits.
@@ -106,6 +112,9 @@ pub async fn run<W: LeasedWork>(
         tokio::select! {
             Some(done) = in_flight.tasks.join_next_with_id(), if !in_flight.is_empty() => {
                 in_flight.finished(&done);
+                if work.held_back() {
+                    may_be_due = true;
+                }
             }
             _ = wake.notified(), if !may_be_due => may_be_due = true,
             _ = tokio::time::sleep_until(tick), if !may_be_due => may_be_due = true,

@@ -3,7 +3,10 @@
 //! vendor, records changes.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -44,6 +47,7 @@ pub async fn run(gateway: Gateway, stop: watch::Receiver<bool>) {
         gateway,
         last_abandoned_check: Mutex::new(None),
         accounts: Shares::new(SHARE),
+        held_back: AtomicBool::new(false),
     };
     in_flight::run(Arc::new(poller), &wake.polls, limits, stop).await;
 }
@@ -53,6 +57,8 @@ struct Poller {
     last_abandoned_check: Mutex<Option<Instant>>,
     lease: Duration,
     accounts: Arc<Shares<Uuid>>,
+    /// The last claim left polls due for an account at its share.
+    held_back: AtomicBool,
 }
 
 impl Poller {
@@ -97,6 +103,7 @@ impl LeasedWork for Poller {
             account_id: self.accounts.full(),
             ..ClaimSkip::default()
         };
+        let mut held_back = skip.account_id.is_some();
         let orders = self
             .gateway
             .store
@@ -107,14 +114,22 @@ impl LeasedWork for Poller {
             match self.accounts.try_take(order.account_id) {
                 Some(share) => items.push((order, lease, share)),
                 // This claim took more of one account than its share: the rest waits.
-                None => self.release((order.id, lease)).await,
+                None => {
+                    held_back = true;
+                    self.release((order.id, lease)).await
+                }
             }
         }
+        self.held_back.store(held_back, Ordering::Relaxed);
         Ok(items)
     }
 
     fn lease_of((order, lease, _): &Self::Item) -> Self::Lease {
         (order.id, *lease)
+    }
+
+    fn held_back(&self) -> bool {
+        self.held_back.load(Ordering::Relaxed)
     }
 
     async fn process(self: Arc<Self>, (order, lease, _share): Self::Item) {
