@@ -181,8 +181,12 @@ impl<J: BatchJob> Drop for Slot<J> {
         if self.inner.lock().is_empty() {
             return;
         }
+        // Outside a runtime the process is ending, and the callers of the waiting writes with it.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let inner = self.inner.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let Some(slot) = Slot::take(&inner) else {
                 return;
             };
