@@ -167,6 +167,31 @@ struct Seen {
     answered: Vec<(Instant, StatusCode, Duration, Value)>,
 }
 
+/// Places `body` as the tenant's ATS (gateway `url`, API `key`, `account`) and records when it
+/// was sent, the answer and how long it took.
+async fn place(
+    seen: &Mutex<Seen>,
+    client: &reqwest::Client,
+    (url, key, account): (&str, &str, &str),
+    body: &Value,
+) {
+    let sent = Instant::now();
+    let response = client
+        .post(format!("{url}/unified/ats/assessments/orders"))
+        .basic_auth(key, Some(""))
+        .header("x-account-id", account)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    seen.lock()
+        .unwrap()
+        .answered
+        .push((sent, status, sent.elapsed(), answer));
+}
+
 async fn postgres_killed_and_restarted_while_orders_flow() {
     let Some(bin) = PrivatePostgres::binaries() else {
         return;
@@ -216,21 +241,7 @@ async fn postgres_killed_and_restarted_while_orders_flow() {
                         "sandbox-coding",
                     );
                     body["results_update_url"] = json!(receiver);
-                    let sent = Instant::now();
-                    let response = client
-                        .post(format!("{url}/unified/ats/assessments/orders"))
-                        .basic_auth(&key, Some(""))
-                        .header("x-account-id", &account)
-                        .json(&body)
-                        .send()
-                        .await
-                        .unwrap();
-                    let status = response.status();
-                    let answer: Value = response.json().await.unwrap_or(Value::Null);
-                    seen.lock()
-                        .unwrap()
-                        .answered
-                        .push((sent, status, sent.elapsed(), answer));
+                    place(&seen, &client, (&url, &key, &account), &body).await;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             })
@@ -251,25 +262,14 @@ async fn postgres_killed_and_restarted_while_orders_flow() {
         );
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(600)).await;
-            let sent = Instant::now();
-            let response = reqwest::Client::new()
-                .post(format!("{url}/unified/ats/assessments/orders"))
-                .basic_auth(&key, Some(""))
-                .header("x-account-id", &account)
-                .json(&stackone_order(
-                    "late",
-                    "late@example.com",
-                    "sandbox-coding",
-                ))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            let answer: Value = response.json().await.unwrap_or(Value::Null);
-            seen.lock()
-                .unwrap()
-                .answered
-                .push((sent, status, sent.elapsed(), answer));
+            let body = stackone_order("late", "late@example.com", "sandbox-coding");
+            place(
+                &seen,
+                &reqwest::Client::new(),
+                (&url, &key, &account),
+                &body,
+            )
+            .await;
         })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
