@@ -49,6 +49,10 @@ struct Options {
     /// steady rate (0: skip).
     #[arg(long, default_value_t = 1000.0)]
     order_rate: f64,
+    /// Completions per second offered (open loop) in a second delivery flow after the flat-out
+    /// one, for the delivery delay at a steady rate (0: skip).
+    #[arg(long, default_value_t = 1000.0)]
+    completion_rate: f64,
     /// Callbacks per second offered (open loop) after the flat-out run (0: skip).
     #[arg(long, default_value_t = 5000.0)]
     callback_rate: f64,
@@ -241,7 +245,8 @@ async fn run(options: &Options) -> String {
         let deliveries = if wanted("deliveries") {
             eprintln!("{}: deliveries…", db.name());
             let (backlog, flow) = (options.deliveries, options.deliveries / 2);
-            Some(scenarios::deliveries(&db, backlog, flow, 64, &receiver, logs).await)
+            let rate = (options.completion_rate > 0.0).then_some(options.completion_rate);
+            Some(scenarios::deliveries(&db, backlog, flow, rate, 64, &receiver, logs).await)
         } else {
             None
         };

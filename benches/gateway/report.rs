@@ -189,17 +189,43 @@ fn targets(sections: &[Section]) -> Vec<Target> {
             });
         }
         if let Some(d) = &s.deliveries {
+            // Read like the other rate-and-p99 targets: the rate flat out (the backlog's drain),
+            // the p99 with completions offered at that steady rate. Completions offered faster
+            // than one receiver is delivered to only queue up, so the flat-out flow's delay grows
+            // with its length; it is printed beside.
             let flow_p99 = percentile_us(&d.flow_delays_us, 99.0) / 1000.0;
+            let flat_out = format!(
+                "flat out ({:.0} completions/s): p99 {flow_p99:.0} ms",
+                d.flow_completions_per_s
+            );
+            let (measured, paced_met) = match &d.paced_flow {
+                Some(p) => {
+                    let p99 = percentile_us(&p.delays_us, 99.0) / 1000.0;
+                    (
+                        format!(
+                            "{:.0} deliveries/s; at {:.0} completions/s offered: p99 {p99:.0} ms, {} of {} delivered ({flat_out})",
+                            d.drained_per_s, p.rate, p.received, d.flow_orders
+                        ),
+                        p99 <= 1000.0
+                            && p.received == d.flow_orders as u64
+                            && p.completions.errors == 0,
+                    )
+                }
+                None => (
+                    format!("{:.0} deliveries/s; {flat_out}", d.drained_per_s),
+                    flow_p99 <= 1000.0,
+                ),
+            };
             targets.push(Target {
                 what: format!(
                     "{}: ≥ 1,000 deliveries/s; completion → delivered p99 ≤ 1 s",
                     s.database
                 ),
-                measured: format!("{:.0} deliveries/s; p99 {flow_p99:.0} ms", d.drained_per_s),
+                measured,
                 met: d.drained_per_s >= 1000.0
                     && d.drained == d.backlog as u64
                     && d.flow_received == d.flow_orders as u64
-                    && flow_p99 <= 1000.0,
+                    && paced_met,
             });
         }
         if let Some(callbacks) = &s.callbacks {
@@ -347,6 +373,10 @@ pub fn render(sections: &[Section], took: Duration) -> String {
             let _ = writeln!(out, "\n### Deliveries to a local receiver answering 200\n");
             let _ = writeln!(out, "- Backlog: {} orders placed and completed with no worker running ({:.0} completions/s), then drained by a freshly started gateway: {} delivered in {:.2} s = **{:.0} deliveries/s** (from process start).", d.backlog, d.completions_per_s, d.drained, d.drain_seconds, d.drained_per_s);
             let _ = writeln!(out, "- Flow: {} orders completed at 64 clients ({:.0} completions/s) while the worker delivers; {} delivered; completion → receiver p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms.", d.flow_orders, d.flow_completions_per_s, d.flow_received, percentile_us(delays, 50.0) / 1000.0, percentile_us(delays, 99.0) / 1000.0, delays.last().copied().unwrap_or(0) as f64 / 1000.0);
+            if let Some(p) = &d.paced_flow {
+                let delays = &p.delays_us;
+                let _ = writeln!(out, "- Steady flow: {} more orders completed at {:.0}/s offered (open loop, 64 connections: {} answered in the window, {} errors) while the worker delivers; {} delivered; completion → receiver p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms.", d.flow_orders, p.rate, p.completions.ok, p.completions.errors, p.received, percentile_us(delays, 50.0) / 1000.0, percentile_us(delays, 99.0) / 1000.0, delays.last().copied().unwrap_or(0) as f64 / 1000.0);
+            }
             let _ = writeln!(out, "- Peak RSS: {:.1} MiB.", d.peak_rss_mib);
         }
         if let Some(c) = &s.callbacks {

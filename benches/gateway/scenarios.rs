@@ -202,7 +202,18 @@ pub struct Deliveries {
     pub flow_completions_per_s: f64,
     pub flow_delays_us: Vec<u32>,
     pub flow_received: u64,
+    /// The same number of completions offered at a steady rate while the worker delivers.
+    pub paced_flow: Option<PacedFlow>,
     pub peak_rss_mib: f64,
+}
+
+/// Completions offered at a steady rate (open loop), and each delivery's delay from its state
+/// change to its arrival.
+pub struct PacedFlow {
+    pub rate: f64,
+    pub completions: Stats,
+    pub delays_us: Vec<u32>,
+    pub received: u64,
 }
 
 /// Places and completes `count` sandbox orders (concurrency `concurrency`); returns the
@@ -215,6 +226,21 @@ async fn place_and_complete(
     count: usize,
     concurrency: usize,
 ) -> f64 {
+    let submit = place_to_complete(gateway, tenant, template, run_id, count, concurrency).await;
+    let (_, took) = loadgen::each(count, concurrency, submit).await;
+    count as f64 / took.as_secs_f64()
+}
+
+/// Places `count` sandbox orders (concurrency `concurrency`); returns the request that completes
+/// order `n` (its candidate submitting a score of 80).
+async fn place_to_complete(
+    gateway: &Measured,
+    tenant: &Tenant,
+    template: &str,
+    run_id: &str,
+    count: usize,
+    concurrency: usize,
+) -> MakeRequest {
     let (answers, _) = loadgen::each(
         count,
         concurrency,
@@ -232,22 +258,53 @@ async fn place_and_complete(
             })
             .collect(),
     );
-    let (_, took) = loadgen::each(
-        count,
-        concurrency,
-        Arc::new(move |client, n| client.post(&submits[n as usize]).form(&[("score", "80")])),
-    )
-    .await;
-    count as f64 / took.as_secs_f64()
+    Arc::new(move |client, n| {
+        client
+            .post(&submits[n as usize % submits.len()])
+            .form(&[("score", "80")])
+    })
+}
+
+/// Places `count` orders, then completes them at `rate` a second (open loop, 64 connections)
+/// while the worker delivers; waits for their deliveries.
+async fn paced_flow(
+    gateway: &Measured,
+    tenant: &Tenant,
+    template: &str,
+    receiver: &Receiver,
+    count: usize,
+    rate: f64,
+) -> PacedFlow {
+    let submit = place_to_complete(gateway, tenant, template, "paced", count, 64).await;
+    receiver.take();
+    let load = Load {
+        concurrency: 64,
+        warmup: Duration::ZERO,
+        measure: Duration::from_secs_f64(count as f64 / rate),
+        rate: Some(rate),
+    };
+    let completions = loadgen::run(load, submit).await;
+    // Completions answered after the window closed are not in `completions`, but were made.
+    let received = receiver
+        .wait_for(count as u64, Duration::from_secs(60))
+        .await;
+    PacedFlow {
+        rate,
+        completions,
+        delays_us: delays_us(&receiver.take()),
+        received,
+    }
 }
 
 /// Deliveries: (1) a backlog of `backlog` completed orders, made while no worker runs, drained by
-/// a fresh gateway; (2) `flow` orders completed while the worker runs, each delivery's delay from
-/// the state change (the body's `timestamp`) to its arrival at the receiver.
+/// a fresh gateway; (2) `flow` orders completed flat out while the worker runs, each delivery's
+/// delay from the state change (the body's `timestamp`) to its arrival at the receiver; (3) when
+/// `rate` is set, `flow` more orders completed at that steady rate, with the same delays.
 pub async fn deliveries(
     db: &Database,
     backlog: usize,
     flow: usize,
+    rate: Option<f64>,
     concurrency: usize,
     receiver: &Receiver,
     logs: &Path,
@@ -288,6 +345,10 @@ pub async fn deliveries(
         .wait_for(flow as u64, Duration::from_secs(60))
         .await;
     let flow_delays_us = delays_us(&receiver.take());
+    let paced_flow = match rate {
+        Some(rate) => Some(paced_flow(&gateway, &tenant, &template, receiver, flow, rate).await),
+        None => None,
+    };
     let peak_rss_mib = gateway.peak_rss_mib();
     gateway.stop();
     Deliveries {
@@ -300,6 +361,7 @@ pub async fn deliveries(
         flow_completions_per_s,
         flow_delays_us,
         flow_received,
+        paced_flow,
         peak_rss_mib,
     }
 }
