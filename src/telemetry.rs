@@ -72,8 +72,8 @@ pub fn delivery(outcome: &str) {
     metrics::counter!("agw_deliveries_total", "outcome" => outcome.to_string()).increment(1);
 }
 
-/// A batch of writes went to the database as one commit (`order_insert`, `order_change` on
-/// Postgres; `group_commit` on SQLite), carrying `size` writes.
+/// A batch of writes went to the database as one commit (`order_insert`, `order_change`,
+/// `delivered` on Postgres; `group_commit` on SQLite), carrying `size` writes.
 pub fn store_write_batch(kind: &'static str, size: usize) {
     metrics::histogram!("agw_store_write_batch_size", "kind" => kind).record(size as f64);
 }

@@ -1035,6 +1035,68 @@ async fn a_state_change_enqueues_its_delivery_which_is_claimed_once(db: TestDb) 
     assert_eq!(listed.len(), 1);
 }
 
+/// Concurrent accepted attempts share statements and commits, yet each keeps its own outcome: an
+/// attempt made under a lease that is no longer the delivery's is recorded without marking the
+/// delivery delivered, and the others are.
+async fn concurrent_delivered_attempts_share_batches_and_keep_their_own_outcomes(db: TestDb) {
+    let store = store(&db).await;
+    for _ in 0..24 {
+        let o = invited_order(&store).await;
+        change_with_delivery(&store, &o, OrderStatus::Invited, OrderStatus::Completed).await;
+    }
+    let lease = now() + Duration::seconds(60);
+    let claimed = store.claim_due_deliveries(now(), lease, 100).await.unwrap();
+    assert_eq!(claimed.len(), 24);
+    let stale = claimed[5].id;
+    let writes = claimed
+        .iter()
+        .map(|d| {
+            let (store, d) = (store.clone(), d.clone());
+            let held = if d.id == stale {
+                lease + Duration::seconds(1)
+            } else {
+                lease
+            };
+            async move {
+                store
+                    .record_attempt(
+                        &d,
+                        held,
+                        &attempt(d.id, Some(200)),
+                        &AttemptOutcome::Delivered,
+                    )
+                    .await
+            }
+        })
+        .collect();
+    for outcome in at_once(&store, writes).await {
+        outcome.unwrap();
+    }
+    for d in &claimed {
+        let now_ = store.get_delivery(d.id).await.unwrap().unwrap();
+        let expected = if d.id == stale {
+            (DeliveryStatus::Pending, 0, Some(lease))
+        } else {
+            (DeliveryStatus::Delivered, 1, None)
+        };
+        assert_eq!(
+            (
+                now_.status,
+                now_.attempts,
+                now_.locked_until.map(|t| t.timestamp_micros())
+            ),
+            (
+                expected.0,
+                expected.1,
+                expected.2.map(|t| t.timestamp_micros())
+            ),
+            "delivery {}",
+            d.id
+        );
+        assert_eq!(store.list_attempts(d.id).await.unwrap().len(), 1);
+    }
+}
+
 async fn a_newer_state_waits_for_the_older_in_flight_and_replaces_it(db: TestDb) {
     let store = store(&db).await;
     let o = invited_order(&store).await;
@@ -1383,6 +1445,7 @@ async fn audit_events_list_newest_first_by_project_and_action(db: TestDb) {
 
 on_both_databases!(
     concurrent_order_writes_share_batches_and_keep_their_own_outcomes,
+    concurrent_delivered_attempts_share_batches_and_keep_their_own_outcomes,
     rotation_keeps_the_replaced_secret_until_its_time,
     an_erased_order_keeps_no_personal_data_and_is_found_no_more,
     audit_events_list_newest_first_by_project_and_action,

@@ -4,6 +4,7 @@
 
 mod batcher;
 mod group_commit;
+mod pg_attempt_batches;
 mod pg_order_batches;
 mod postgres;
 mod records;

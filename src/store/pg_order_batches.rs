@@ -19,15 +19,16 @@ use uuid::Uuid;
 
 use super::{
     batcher::{BatchCounters, BatchJob, Batcher, BoxFuture},
+    pg_attempt_batches::DeliveredBatches,
     sql::ORDER_ROW_COLUMNS,
-    NewEvent, OrderChange, OrderRecord, StoreError, WriteBatches,
+    AttemptRecord, NewEvent, OrderChange, OrderRecord, StoreError, WriteBatches,
 };
 use crate::domain::OrderStatus;
 
 /// Batches of one kind running at once. Fewer slots gather bigger batches (less CPU per order):
 /// on the benchmark machine one slot carried the most orders and four the fewest. Two keep
 /// order writes moving while one batch waits for a row lock held elsewhere.
-const SLOTS: usize = 2;
+pub(super) const SLOTS: usize = 2;
 
 /// Reads an order row the way the rest of the store does.
 pub type OrderFromRow = fn(&PgRow) -> Result<OrderRecord, StoreError>;
@@ -71,12 +72,14 @@ impl BatchJob for ChangeJob {
 pub struct OrderBatches {
     inserts: Batcher<NewOrderJob>,
     changes: Batcher<ChangeJob>,
+    delivered: DeliveredBatches,
     counters: Arc<BatchCounters>,
 }
 
 impl OrderBatches {
-    /// Connections the batches need at most: one per slot of each kind.
-    pub const CONNECTIONS: u32 = 2 * SLOTS as u32;
+    /// Connections the batches need at most: one per slot of each kind (new orders, order
+    /// changes, delivered attempts).
+    pub const CONNECTIONS: u32 = 3 * SLOTS as u32;
 
     pub fn start(pool: PgPool, order_from: OrderFromRow) -> Self {
         let counters = Arc::new(BatchCounters::default());
@@ -84,12 +87,14 @@ impl OrderBatches {
         let inserts = Batcher::new("order_insert", SLOTS, counters.clone(), move |jobs| {
             Box::pin(run_inserts(insert_pool.clone(), jobs)) as BoxFuture<Option<String>>
         });
+        let delivered = DeliveredBatches::start(pool.clone(), counters.clone());
         let changes = Batcher::new("order_change", SLOTS, counters.clone(), move |jobs| {
             Box::pin(run_changes(pool.clone(), order_from, jobs)) as BoxFuture<Option<String>>
         });
         Self {
             inserts,
             changes,
+            delivered,
             counters,
         }
     }
@@ -128,26 +133,36 @@ impl OrderBatches {
         answer.await.map_err(|_| lost())?
     }
 
+    /// Records an attempt the receiver accepted and marks its delivery delivered
+    /// (`pg_attempt_batches.rs`).
+    pub async fn delivered(
+        &self,
+        attempt: AttemptRecord,
+        lease: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.delivered.delivered(attempt, lease).await
+    }
+
     pub fn counts(&self) -> WriteBatches {
         self.counters.read()
     }
 }
 
-fn lost() -> StoreError {
+pub(super) fn lost() -> StoreError {
     StoreError::NotCommitted("the batch of this write ended without an answer".into())
 }
 
 /// Whether a failed batch is worth writing again one by one: the database refused something in
 /// it (a constraint, a deadlock), as opposed to being unreachable, where each write would only
 /// wait for the same failure.
-fn refused_by_database(error: &StoreError) -> bool {
+pub(super) fn refused_by_database(error: &StoreError) -> bool {
     matches!(error, StoreError::Database(sqlx::Error::Database(_))) && error.unavailable().is_none()
 }
 
 /// Gives each caller of a failed batch the error: the first gets it as it is, the others a
 /// copy, which the API answers the same way (503 when the database is unavailable). Returns why
 /// the database is unavailable, if that is the cause.
-fn fail_all<T>(
+pub(super) fn fail_all<T>(
     replies: Vec<oneshot::Sender<Result<T, StoreError>>>,
     error: StoreError,
 ) -> Option<String> {

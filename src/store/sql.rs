@@ -226,6 +226,23 @@ macro_rules! impl_sql_store {
 
         crate::store::sql::$order_writes!($store, $db);
 
+        /// Records one attempt at a delivery.
+        async fn insert_attempt(conn: &mut <$db as sqlx::Database>::Connection, a: &AttemptRecord) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO delivery_attempts (delivery_id, at, status_code, duration_ms, response_body, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(a.delivery_id)
+            .bind(a.at)
+            .bind(a.status_code)
+            .bind(a.duration_ms)
+            .bind(&a.response_body)
+            .bind(&a.error)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
         #[async_trait]
         impl Store for $store {
             fn backend(&self) -> &'static str {
@@ -618,35 +635,18 @@ macro_rules! impl_sql_store {
             }
 
             async fn record_attempt(&self, d: &DeliveryRecord, lease: DateTime<Utc>, a: &AttemptRecord, outcome: &AttemptOutcome) -> Result<(), StoreError> {
-                let (delivery_id, a, outcome) = (d.id, a.clone(), outcome.clone());
+                let retry_at = match outcome {
+                    // The common outcome, batched on Postgres.
+                    AttemptOutcome::Delivered => return write_delivered(self, lease, a).await,
+                    AttemptOutcome::RetryAt(next) => Some(*next),
+                    AttemptOutcome::Dead => None,
+                };
+                let (delivery_id, a) = (d.id, a.clone());
                 self.write_tx(move |conn| Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO delivery_attempts (delivery_id, at, status_code, duration_ms, response_body, error) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(delivery_id)
-                .bind(a.at)
-                .bind(a.status_code)
-                .bind(a.duration_ms)
-                .bind(&a.response_body)
-                .bind(&a.error)
-                .execute(&mut *conn)
-                .await?;
+                insert_attempt(&mut *conn, &a).await?;
                 let error = a.error.clone().or_else(|| a.status_code.map(|s| format!("the receiver answered {s}")));
-                match &outcome {
-                    AttemptOutcome::Delivered => {
-                        sqlx::query(
-                            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, next_attempt_at = NULL, \
-                             locked_until = NULL, last_error = NULL, delivered_at = $3, updated_at = $3 \
-                             WHERE id = $1 AND locked_until = $2 AND status = 'pending'",
-                        )
-                        .bind(delivery_id)
-                        .bind(lease)
-                        .bind(a.at)
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    AttemptOutcome::RetryAt(next) => {
+                match retry_at {
+                    Some(next) => {
                         sqlx::query(&format!(
                             "UPDATE deliveries SET status = CASE WHEN {NEWER_EXISTS} THEN 'superseded' ELSE 'pending' END, \
                              next_attempt_at = CASE WHEN {NEWER_EXISTS} THEN NULL ELSE $4 END, \
@@ -661,7 +661,7 @@ macro_rules! impl_sql_store {
                         .execute(&mut *conn)
                         .await?;
                     }
-                    AttemptOutcome::Dead => {
+                    None => {
                         sqlx::query(&format!(
                             "UPDATE deliveries SET status = CASE WHEN {NEWER_EXISTS} THEN 'superseded' ELSE 'dead' END, \
                              next_attempt_at = NULL, attempts = attempts + 1, locked_until = NULL, last_error = $4, updated_at = $3 \
@@ -750,6 +750,26 @@ pub(super) use impl_sql_store;
 macro_rules! order_writes_in_transactions {
     ($store:ident, $db:ty) => {
         use crate::store::sql::{INSERT_ORDER, KEEP_DUE_POLL, UPDATE_ORDER};
+
+        /// Records an attempt the receiver accepted and marks its delivery delivered, if it is
+        /// still pending under `lease`, in one transaction.
+        async fn write_delivered(store: &$store, lease: DateTime<Utc>, a: &AttemptRecord) -> Result<(), StoreError> {
+            let a = a.clone();
+            store.write_tx(move |conn| Box::pin(async move {
+                insert_attempt(&mut *conn, &a).await?;
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, next_attempt_at = NULL, \
+                     locked_until = NULL, last_error = NULL, delivered_at = $3, updated_at = $3 \
+                     WHERE id = $1 AND locked_until = $2 AND status = 'pending'",
+                )
+                .bind(a.delivery_id)
+                .bind(lease)
+                .bind(a.at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })).await
+        }
 
         type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
 
@@ -917,6 +937,10 @@ macro_rules! order_writes_in_batches {
 
         async fn write_order_change(store: &$store, id: Uuid, expected: OrderStatus, c: &OrderChange) -> Result<Option<OrderRecord>, StoreError> {
             store.batches.change(id, expected, c.clone()).await
+        }
+
+        async fn write_delivered(store: &$store, lease: DateTime<Utc>, a: &AttemptRecord) -> Result<(), StoreError> {
+            store.batches.delivered(a.clone(), lease).await
         }
 
         /// How the batched writes read a changed order's row.
