@@ -356,49 +356,42 @@ impl Drop for TestApp {
     }
 }
 
+/// Evaluates `$body` with `$pool` a pool of its own on the test's database, whichever backend it
+/// is (the two pool types differ, so the body is expanded once for each), and closes the pool.
+macro_rules! with_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        if $db.backend == "postgres" {
+            let $pool = sqlx::PgPool::connect(&$db.url).await.expect("connect");
+            let out = $body;
+            $pool.close().await;
+            out
+        } else {
+            let $pool = sqlx::SqlitePool::connect(&$db.url).await.expect("connect");
+            let out = $body;
+            $pool.close().await;
+            out
+        }
+    };
+}
+
 /// Counts the rows of `table` straight from the database, past the app.
 pub async fn count_rows(db: &TestDb, table: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table}");
-    if db.backend == "postgres" {
-        let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-        let n: i64 = sqlx::query_scalar(&sql)
-            .fetch_one(&pool)
-            .await
-            .expect("count");
-        pool.close().await;
-        n
-    } else {
-        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("connect");
-        let n: i64 = sqlx::query_scalar(&sql)
-            .fetch_one(&pool)
-            .await
-            .expect("count");
-        pool.close().await;
-        n
-    }
+    with_pool!(db, |pool| sqlx::query_scalar::<_, i64>(&sql)
+        .fetch_one(&pool)
+        .await
+        .expect("count"))
 }
 
 /// The status of the order with client key `key`, read straight from the database on a
 /// connection of its own: what is committed, whatever the app holds.
 pub async fn order_status_by_key(db: &TestDb, key: &str) -> Option<String> {
     let sql = "SELECT status FROM orders WHERE client_key = $1";
-    if db.backend == "postgres" {
-        let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-        let status = sqlx::query_scalar(sql)
-            .bind(key)
-            .fetch_optional(&pool)
-            .await;
-        pool.close().await;
-        status.expect("read the order")
-    } else {
-        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("connect");
-        let status = sqlx::query_scalar(sql)
-            .bind(key)
-            .fetch_optional(&pool)
-            .await;
-        pool.close().await;
-        status.expect("read the order")
-    }
+    with_pool!(db, |pool| sqlx::query_scalar::<_, String>(sql)
+        .bind(key)
+        .fetch_optional(&pool)
+        .await
+        .expect("read the order"))
 }
 
 /// Moves an order's last change back to `at`, straight in the database: how a test makes an order
@@ -406,25 +399,14 @@ pub async fn order_status_by_key(db: &TestDb, key: &str) -> Option<String> {
 pub async fn set_order_updated_at(db: &TestDb, order_id: &str, at: chrono::DateTime<chrono::Utc>) {
     let id: uuid::Uuid = order_id.parse().expect("order id");
     let sql = "UPDATE orders SET updated_at = $1 WHERE id = $2";
-    if db.backend == "postgres" {
-        let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    with_pool!(db, |pool| {
         sqlx::query(sql)
             .bind(at)
             .bind(id)
             .execute(&pool)
             .await
             .expect("update");
-        pool.close().await;
-    } else {
-        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("connect");
-        sqlx::query(sql)
-            .bind(at)
-            .bind(id)
-            .execute(&pool)
-            .await
-            .expect("update");
-        pool.close().await;
-    }
+    });
 }
 
 /// Everything the database holds, every table and every column as text, one row a line: what a
