@@ -1037,7 +1037,8 @@ async fn a_state_change_enqueues_its_delivery_which_is_claimed_once(db: TestDb) 
 
 /// Concurrent accepted attempts share statements and commits, yet each keeps its own outcome: an
 /// attempt made under a lease that is no longer the delivery's is recorded without marking the
-/// delivery delivered, and the others are.
+/// delivery delivered, one the database refuses (its delivery does not exist) fails alone, and
+/// the others are delivered.
 async fn concurrent_delivered_attempts_share_batches_and_keep_their_own_outcomes(db: TestDb) {
     let store = store(&db).await;
     for _ in 0..24 {
@@ -1048,8 +1049,11 @@ async fn concurrent_delivered_attempts_share_batches_and_keep_their_own_outcomes
     let claimed = store.claim_due_deliveries(now(), lease, 100).await.unwrap();
     assert_eq!(claimed.len(), 24);
     let stale = claimed[5].id;
+    let mut ghost = claimed[9].clone();
+    ghost.id = Uuid::now_v7();
     let writes = claimed
         .iter()
+        .chain([&ghost])
         .map(|d| {
             let (store, d) = (store.clone(), d.clone());
             let held = if d.id == stale {
@@ -1069,9 +1073,14 @@ async fn concurrent_delivered_attempts_share_batches_and_keep_their_own_outcomes
             }
         })
         .collect();
-    for outcome in at_once(&store, writes).await {
-        outcome.unwrap();
-    }
+    let outcomes = at_once(&store, writes).await;
+    let failed: Vec<bool> = outcomes.iter().map(Result::is_err).collect();
+    assert_eq!(
+        failed,
+        (0..25).map(|i| i == 24).collect::<Vec<_>>(),
+        "only the attempt at a delivery that does not exist fails"
+    );
+    assert!(store.list_attempts(ghost.id).await.unwrap().is_empty());
     for d in &claimed {
         let now_ = store.get_delivery(d.id).await.unwrap().unwrap();
         let expected = if d.id == stale {
