@@ -18,7 +18,7 @@ use std::{
     },
 };
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::{StoreError, WriteBatches};
@@ -56,6 +56,9 @@ pub trait BatchJob: Send + 'static {
     /// Answers the write with `error` without running it.
     fn fail(self, error: StoreError);
 }
+
+/// Where a write's outcome goes.
+pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// Runs a batch and answers every write of it; says why when the database was unavailable.
 type Run<J> = Box<dyn Fn(Vec<J>) -> BoxFuture<Option<String>> + Send + Sync>;
@@ -100,9 +103,18 @@ impl<J: BatchJob> Batcher<J> {
         }
     }
 
+    /// Writes the job `make` builds around its reply channel and waits for its outcome.
+    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> J) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.write(make(reply)).await;
+        answer.await.map_err(|_| {
+            StoreError::NotCommitted("the batch of this write ended without an answer".into())
+        })?
+    }
+
     /// Queues `job` and, when a slot is free, runs the next batch. Returns once the job is in
     /// a batch's hands or waiting for a slot; its answer comes through the job's own channel.
-    pub async fn write(&self, job: J) {
+    async fn write(&self, job: J) {
         let seq = self.inner.next.fetch_add(1, Ordering::Relaxed);
         self.inner.lock().push_back((seq, job));
         let Some(slot) = Slot::take(&self.inner) else {
@@ -197,6 +209,29 @@ impl<J: BatchJob> Drop for Slot<J> {
             drop(slot);
         });
     }
+}
+
+/// Whether a failed batch is worth writing again one by one: the database refused something in
+/// it (a constraint, a deadlock), as opposed to being unreachable, where each write would only
+/// wait for the same failure.
+pub fn refused_by_database(error: &StoreError) -> bool {
+    matches!(error, StoreError::Database(sqlx::Error::Database(_))) && error.unavailable().is_none()
+}
+
+/// Gives each caller of a failed batch the error: the first gets it as it is, the others a
+/// copy, which the API answers the same way (503 when the database is unavailable). Returns why
+/// the database is unavailable, if that is the cause.
+pub fn fail_all<T>(replies: Vec<Reply<T>>, error: StoreError) -> Option<String> {
+    let unavailable = error.unavailable();
+    let text = error.to_string();
+    let mut error = Some(error);
+    for reply in replies {
+        let error = error
+            .take()
+            .unwrap_or_else(|| StoreError::NotCommitted(text.clone()));
+        let _ = reply.send(Err(error));
+    }
+    unavailable
 }
 
 /// The oldest waiting writes, at most `MAX_BATCH`, no two with one key; the rest keep their order.

@@ -10,12 +10,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
-    batcher::{BatchCounters, BatchJob, Batcher, BoxFuture},
-    pg_order_batches::{fail_all, lost, refused_by_database, SLOTS},
+    batcher::{fail_all, refused_by_database, BatchCounters, BatchJob, Batcher, BoxFuture, Reply},
+    pg_order_batches::SLOTS,
     AttemptRecord, StoreError,
 };
 
@@ -23,7 +22,7 @@ use super::{
 pub struct DeliveredJob {
     attempt: AttemptRecord,
     lease: DateTime<Utc>,
-    reply: oneshot::Sender<Result<(), StoreError>>,
+    reply: Reply<()>,
 }
 
 impl BatchJob for DeliveredJob {
@@ -55,15 +54,13 @@ impl DeliveredBatches {
         attempt: AttemptRecord,
         lease: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
         self.batcher
-            .write(DeliveredJob {
+            .ask(|reply| DeliveredJob {
                 attempt,
                 lease,
                 reply,
             })
-            .await;
-        answer.await.map_err(|_| lost())?
+            .await
     }
 }
 

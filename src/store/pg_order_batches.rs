@@ -14,11 +14,10 @@ use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use sqlx::{postgres::PgRow, types::Json, PgPool, Row};
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
-    batcher::{BatchCounters, BatchJob, Batcher, BoxFuture},
+    batcher::{fail_all, refused_by_database, BatchCounters, BatchJob, Batcher, BoxFuture, Reply},
     pg_attempt_batches::DeliveredBatches,
     sql::ORDER_ROW_COLUMNS,
     AttemptRecord, NewEvent, OrderChange, OrderRecord, StoreError, WriteBatches,
@@ -38,7 +37,7 @@ pub type OrderFromRow = fn(&PgRow) -> Result<OrderRecord, StoreError>;
 pub struct NewOrderJob {
     order: OrderRecord,
     event: NewEvent,
-    reply: oneshot::Sender<Result<Option<OrderRecord>, StoreError>>,
+    reply: Reply<Option<OrderRecord>>,
 }
 
 /// A change of one order from the status it is expected to have; answered with the changed
@@ -47,7 +46,7 @@ pub struct ChangeJob {
     id: Uuid,
     expected: OrderStatus,
     change: OrderChange,
-    reply: oneshot::Sender<Result<Option<OrderRecord>, StoreError>>,
+    reply: Reply<Option<OrderRecord>>,
 }
 
 impl BatchJob for NewOrderJob {
@@ -104,15 +103,13 @@ impl OrderBatches {
         order: OrderRecord,
         event: NewEvent,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let (reply, answer) = oneshot::channel();
         self.inserts
-            .write(NewOrderJob {
+            .ask(|reply| NewOrderJob {
                 order,
                 event,
                 reply,
             })
-            .await;
-        answer.await.map_err(|_| lost())?
+            .await
     }
 
     pub async fn change(
@@ -121,16 +118,14 @@ impl OrderBatches {
         expected: OrderStatus,
         change: OrderChange,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let (reply, answer) = oneshot::channel();
         self.changes
-            .write(ChangeJob {
+            .ask(|reply| ChangeJob {
                 id,
                 expected,
                 change,
                 reply,
             })
-            .await;
-        answer.await.map_err(|_| lost())?
+            .await
     }
 
     /// Records an attempt the receiver accepted and marks its delivery delivered
@@ -146,36 +141,6 @@ impl OrderBatches {
     pub fn counts(&self) -> WriteBatches {
         self.counters.read()
     }
-}
-
-pub(super) fn lost() -> StoreError {
-    StoreError::NotCommitted("the batch of this write ended without an answer".into())
-}
-
-/// Whether a failed batch is worth writing again one by one: the database refused something in
-/// it (a constraint, a deadlock), as opposed to being unreachable, where each write would only
-/// wait for the same failure.
-pub(super) fn refused_by_database(error: &StoreError) -> bool {
-    matches!(error, StoreError::Database(sqlx::Error::Database(_))) && error.unavailable().is_none()
-}
-
-/// Gives each caller of a failed batch the error: the first gets it as it is, the others a
-/// copy, which the API answers the same way (503 when the database is unavailable). Returns why
-/// the database is unavailable, if that is the cause.
-pub(super) fn fail_all<T>(
-    replies: Vec<oneshot::Sender<Result<T, StoreError>>>,
-    error: StoreError,
-) -> Option<String> {
-    let unavailable = error.unavailable();
-    let text = error.to_string();
-    let mut error = Some(error);
-    for reply in replies {
-        let error = error
-            .take()
-            .unwrap_or_else(|| StoreError::NotCommitted(text.clone()));
-        let _ = reply.send(Err(error));
-    }
-    unavailable
 }
 
 async fn run_inserts(pool: PgPool, mut jobs: Vec<NewOrderJob>) -> Option<String> {
