@@ -110,7 +110,7 @@ impl Gateway {
                 .results_update_url
                 .clone()
                 .filter(|u| !u.trim().is_empty()),
-            request: request.clone(),
+            request,
             provider_data: Value::Object(Default::default()),
             result: None,
             failure_reason: None,
@@ -237,11 +237,11 @@ impl Gateway {
                     .provider
                     .first_poll_after(&caller.context, &order.request)
                     .map(|d| crate::domain::later(at, super::spread_later(d, 0.2)));
-                let mut invited = order.clone();
-                invited.remote_id = Some(invitation.remote_id.clone());
+                let mut subject = subject_of(&order);
+                subject.remote_id = Some(invitation.remote_id.clone());
                 let change = OrderChange {
                     status: OrderStatus::Invited,
-                    result: Some(status_result(&subject_of(&invited), OrderStatus::Invited)),
+                    result: Some(status_result(&subject, OrderStatus::Invited)),
                     remote_id: Some(invitation.remote_id),
                     test_url: Some(invitation.test_url).filter(|u| !u.is_empty()),
                     provider_data: Some(invitation.provider_data),
